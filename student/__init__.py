@@ -1,0 +1,1 @@
+"""Radar student: frame encoders, Performer temporal model, heads, training and inference."""
