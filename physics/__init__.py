@@ -1,0 +1,1 @@
+"""Physics: the PyBullet articulated humanoid (and, later, physics refinement)."""
