@@ -1,0 +1,170 @@
+"""HybrIK network: layout, soft-argmax, uvd -> camera decoding, pose bridge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from wavecap.body import build_body_model
+from wavecap.geometry.camera import intrinsics_matrix, project_points
+from wavecap.geometry.rotations import axis_angle_to_matrix, random_rotation_matrix
+from wavecap.teacher.crop import uvd_to_image
+from wavecap.teacher.ik import twist_angles
+from wavecap.teacher.network import HybrIKNet, TeacherOutput, build_teacher, soft_argmax_3d, uvd_to_camera
+from wavecap.teacher.pose import pose_from_output
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "teacher"
+
+
+def _config(name: str):
+    return OmegaConf.load(CONFIGS / f"{name}.yaml")
+
+
+@pytest.fixture(scope="module")
+def compact():
+    torch.manual_seed(0)
+    return build_teacher(_config("compact")).eval()
+
+
+def test_official_config_has_the_official_layout():
+    net = build_teacher(_config("official_r34"))
+    state = net.state_dict()
+    backbone = [k for k in state if k.startswith("preact.")]
+    assert len(backbone) == 216
+    assert sum(state[k].numel() for k in backbone) == pytest.approx(21.3e6, rel=0.01)
+    assert sorted({k.split(".")[1] for k in state if k.startswith("deconv_layers.")}) == ["0", "1", "3", "4", "6", "7"]
+    assert state["final_layer.weight"].shape == (1856, 256, 1, 1)
+    assert state["fc1.weight"].shape == (1024, 512)
+    assert state["decphi.weight"].shape == (46, 1024)
+    assert state["init_cam"].tolist() == pytest.approx([0.9, 0.0, 0.0])
+    params = sum(p.numel() for p in net.parameters())
+    assert params == pytest.approx(27.62e6, rel=0.002)
+
+
+def test_official_r34_forward_batch1():
+    torch.manual_seed(1)
+    net = build_teacher(_config("official_r34")).eval()
+    # A camera head that predicts no change leaves init_cam: scale 0.9, so
+    # the root sits f / (256 * 0.9) = 4.34 m (+ its own d) from the camera.
+    torch.nn.init.zeros_(net.deccam.weight)
+    torch.nn.init.zeros_(net.deccam.bias)
+    with torch.inference_mode():
+        out = net(torch.randn(1, 3, 256, 256))
+    assert out.uvd.shape == (1, 29, 3) and out.xyz29.shape == (1, 29, 3)
+    assert out.phi.shape == (1, 23, 2) and out.betas.shape == (1, 10)
+    torch.testing.assert_close(out.cam, torch.tensor([[0.9, 0.0, 0.0]]))
+    expected_z = out.uvd[0, 0, 2] * 2.2 + 1000 / (256 * 0.9)
+    torch.testing.assert_close(out.cam_root[0, 2], expected_z)
+
+
+def test_compact_forward_shapes_and_ranges(compact):
+    with torch.inference_mode():
+        out = compact(torch.randn(2, 3, 128, 128))
+    shapes = {
+        "uvd": (2, 29, 3), "xyz29": (2, 29, 3), "phi": (2, 23, 2), "phi_raw": (2, 23, 2), "betas": (2, 10),
+        "cam": (2, 3), "cam_root": (2, 3), "sigma": (2, 29), "scores": (2, 29), "maxvals": (2, 29),
+    }
+    for name, shape in shapes.items():
+        assert getattr(out, name).shape == shape, name
+    assert out.uvd.abs().max() <= 0.5
+    torch.testing.assert_close(out.phi.norm(dim=-1), torch.ones(2, 23))
+    torch.testing.assert_close(out.scores, 1 - out.sigma)
+    assert ((out.sigma > 0) & (out.sigma < 1)).all()
+    assert out.xyz29[:, 0].abs().max() == 0  # root-relative
+    assert ((out.maxvals > 0) & (out.maxvals <= 1)).all()
+
+
+def test_compact_rejects_wrong_input_size(compact):
+    with pytest.raises(ValueError, match="128"):
+        compact(torch.randn(1, 3, 256, 256))
+
+
+def test_eval_is_deterministic_and_training_reaches_every_parameter(compact):
+    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        a, b = compact(x), compact(x)
+    torch.testing.assert_close(a.xyz29, b.xyz29, rtol=0, atol=0)
+    net = build_teacher(_config("compact")).train()
+    out = net(x)
+    loss = sum(t.float().square().mean() for t in (out.uvd, out.phi_raw, out.betas, out.cam, out.sigma))
+    loss.backward()
+    dead = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead
+
+
+def test_soft_argmax_of_one_hot_volume_is_its_voxel():
+    D, H, W = 8, 6, 5
+    logits = torch.full((2, 3, D, H, W), -1e4)
+    voxels = [(1, 2, 3), (7, 5, 4), (0, 0, 0), (4, 1, 2), (3, 3, 1), (6, 0, 4)]
+    for n, (d, h, w) in enumerate(voxels):
+        logits[n // 3, n % 3, d, h, w] = 0.0
+    uvd, maxvals = soft_argmax_3d(logits)
+    expected = torch.tensor([[w / W - 0.5, h / H - 0.5, d / D - 0.5] for d, h, w in voxels]).reshape(2, 3, 3)
+    torch.testing.assert_close(uvd, expected)
+    torch.testing.assert_close(maxvals, torch.ones(2, 3))
+
+
+def test_soft_argmax_of_uniform_volume_is_the_mean_index():
+    uvd, maxvals = soft_argmax_3d(torch.zeros(1, 1, 4, 4, 4))
+    torch.testing.assert_close(uvd, torch.full((1, 1, 3), 1.5 / 4 - 0.5))
+    torch.testing.assert_close(maxvals, torch.full((1, 1), 1 / 64))
+
+
+def test_uvd_to_camera_matches_hand_computation():
+    uvd = torch.tensor([[[0.1, -0.2, 0.0], [0.25, 0.05, 0.1]]])
+    cam = torch.tensor([[0.8, 0.02, -0.04]])
+    box = torch.tensor([[100.0, 50.0, 300.0, 250.0]])
+    centre = torch.tensor([[320.0, 240.0]])
+    xyz, root = uvd_to_camera(uvd, cam, 256, 1000.0, 2.2, box, centre)
+    depth = 1000.0 / (256 * 0.8)  # 4.8828 m
+    shift = ((200 - 320) / 200, (150 - 240) / 200)
+    joint0 = [(0.1 + shift[0]) * 0.256 * depth, (-0.2 + shift[1]) * 0.256 * depth, 0.0]
+    z1 = 0.1 * 2.2
+    joint1 = [(0.25 + shift[0]) * 0.256 * (z1 + depth), (0.05 + shift[1]) * 0.256 * (z1 + depth), z1]
+    torch.testing.assert_close(root, torch.tensor([[joint0[0], joint0[1], depth]]))
+    torch.testing.assert_close(xyz[0, 1], torch.tensor(joint1) - torch.tensor(joint0))
+    # Without boxes the predicted (tx, ty) replace the box shift.
+    xyz, root = uvd_to_camera(uvd, cam, 256, 1000.0, 2.2)
+    torch.testing.assert_close(root[0, 0], torch.tensor((0.1 - 0.02) * 0.256 * depth))
+
+
+def test_camera_joints_project_onto_their_image_pixels():
+    """HybrIK's camera is a pinhole with focal f * box_w / S at the image centre."""
+    g = torch.Generator().manual_seed(3)
+    uvd = torch.rand(4, 29, 3, generator=g) - 0.5
+    cam = torch.rand(4, 3, generator=g) * 0.5 + torch.tensor([0.6, -0.1, -0.1])
+    box = torch.tensor([[100.0, 40.0, 260.0, 200.0], [0, 0, 300, 300], [50, 60, 130, 140], [400, 10, 620, 230]])
+    centre = torch.tensor([[320.0, 240.0]]).expand(4, 2)
+    xyz, root = uvd_to_camera(uvd, cam, 256, 1000.0, 2.2, box, centre)
+    focal = 1000.0 * (box[:, 2] - box[:, 0]) / 256
+    K = intrinsics_matrix(focal, focal, centre[:, 0], centre[:, 1])
+    pixels, _ = project_points(xyz + root[:, None], K)
+    torch.testing.assert_close(pixels, uvd_to_image(uvd, box), atol=1e-3, rtol=0)
+
+
+def test_pose_from_output_places_the_body_at_the_camera_root():
+    body = build_body_model("stand-in").double()
+    g = torch.Generator().manual_seed(4)
+    rot = axis_angle_to_matrix(torch.randn(3, 24, 3, generator=g, dtype=torch.float64) * 0.4)
+    rot[:, 0] = random_rotation_matrix(3, generator=g, dtype=torch.float64)
+    betas = torch.randn(3, 10, generator=g, dtype=torch.float64)
+    joints = body(rot[:, 0], rot[:, 1:], betas, return_vertices=False).joints29
+    cam_root = torch.tensor([[0.1, -0.2, 3.0], [0.0, 0.3, 4.5], [-0.4, 0.1, 2.5]], dtype=torch.float64)
+    zeros = torch.zeros(3, 29, dtype=torch.float64)
+    output = TeacherOutput(
+        uvd=torch.zeros(3, 29, 3, dtype=torch.float64), xyz29=joints - joints[:, :1],
+        phi=twist_angles(rot, betas, body), phi_raw=twist_angles(rot, betas, body), betas=betas,
+        cam=torch.zeros(3, 3, dtype=torch.float64), cam_root=cam_root, sigma=zeros, scores=zeros + 1, maxvals=zeros,
+    )
+    pose = pose_from_output(output, body)
+    posed = body(pose.rotmats[:, 0], pose.rotmats[:, 1:], pose.betas, pose.transl, return_vertices=False).joints29
+    torch.testing.assert_close(posed, joints - joints[:, :1] + cam_root[:, None], atol=1e-9, rtol=0)
+    assert not pose.flags.any()
+
+
+def test_network_rejects_input_size_not_multiple_of_32():
+    with pytest.raises(ValueError, match="multiple of 32"):
+        HybrIKNet(depth=18, input_size=100)
