@@ -116,6 +116,9 @@ def test_yaml_config_matches_defaults_and_derived_resolutions() -> None:
         ({"no_such_key": 1}, "no_such_key"),
         ({"dropout_rate": 1.5}, "dropout_rate"),
         ({"num_loops": 0}, "num_loops"),
+        ({"num_loops": 12.5}, "num_loops"),
+        ({"snr_fluctuation": 1}, "snr_fluctuation"),
+        ({"elevation_fov_deg": 95.0}, "elevation_fov_deg"),
         ({"ramp_end_time_us": 10.0}, "ramp_end_time_us"),
         ({"reflector_planes": [[0.0, 0.0, 2.0, 0.0]]}, "reflector_planes"),
         ({"body_parts": {"torso": {"reflectivity": 1.0, "joints": ["tail"]}}}, "body_parts.torso"),
@@ -304,7 +307,8 @@ def test_static_wall_is_zero_doppler_clutter_removed_by_clutter_removal(client: 
 
 def test_ghosts_are_flagged_and_farther_than_their_source(client: int) -> None:
     body = _box(client, PERSON_HALF, np.zeros(3))
-    side_wall = (float(np.cos(YAW)), float(np.sin(YAW)), 0.0, float(np.dot([np.cos(YAW), np.sin(YAW), 0.0], RADAR_ORIGIN) - 1.5))
+    radar_x = np.array([np.cos(YAW), np.sin(YAW), 0.0])  # the radar's x axis in the world
+    side_wall = (*radar_x.tolist(), float(radar_x @ RADAR_ORIGIN - 1.5))  # 1.5 m to the radar's left
     cfg = RadarConfig(ghost_probability=1.0, ghost_attenuation_db=0.0, max_points=1000,
                       reflector_planes=((0.0, 0.0, 1.0, 0.0), side_wall), **NOISELESS)
     frames = _run(client, body, _person_place(3.0, speed=-1.0, turn_rate=1.0), cfg, frames=5)

@@ -112,7 +112,9 @@ def link_world_transforms(client_id: int, body_uids: Iterable[int]) -> dict[Link
         poses = [(-1, position, orientation)]
         num_links = p.getNumJoints(uid, physicsClientId=client_id)
         if num_links:
-            states = p.getLinkStates(uid, list(range(num_links)), computeForwardKinematics=True, physicsClientId=client_id)
+            states = p.getLinkStates(
+                uid, list(range(num_links)), computeForwardKinematics=True, physicsClientId=client_id
+            )
             poses += [(link, state[4], state[5]) for link, state in enumerate(states)]
         for link, position, orientation in poses:
             T = np.eye(4)
@@ -147,7 +149,9 @@ class RadarSimulator:
         DataError: ``T_world_from_radar`` is not a rigid transform.
     """
 
-    def __init__(self, client_id: int, config: RadarConfig, T_world_from_radar: np.ndarray, seed: int) -> None:  # noqa: N803
+    def __init__(
+        self, client_id: int, config: RadarConfig, T_world_from_radar: np.ndarray, seed: int  # noqa: N803
+    ) -> None:
         self.client_id = client_id
         self.config = config
         self.T_world_from_radar = _check_rigid(T_world_from_radar, "T_world_from_radar")
@@ -206,10 +210,14 @@ class RadarSimulator:
         local = directions[hits.ray]  # [H, 3] radar frame
         line_of_sight = world_directions[hits.ray]  # [H, 3] world
         position = origin + line_of_sight * hits.range_m[:, None]  # [H, 3] world
-        velocity, dynamic = self._surface_velocity(hits.body, hits.link, position, link_transforms_now, link_transforms_prev, dt)
+        velocity, dynamic = self._surface_velocity(
+            hits.body, hits.link, position, link_transforms_now, link_transforms_prev, dt
+        )
         radial = np.einsum("hi,hi->h", velocity, line_of_sight)  # positive away
 
-        power = self._return_power(hits.link, tracked, hits.normal, local, line_of_sight, hits.range_m, solid_angle[hits.ray])
+        power = self._return_power(
+            hits.link, tracked, hits.normal, local, line_of_sight, hits.range_m, solid_angle[hits.ray]
+        )
         if cfg.clutter_removal:
             power = np.where(dynamic, power * clutter_removal_gain(radial, cfg), power)
         candidates = merge_cells(

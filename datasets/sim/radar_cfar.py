@@ -76,7 +76,9 @@ class Detections:
         return Detections(**{f.name: np.concatenate([getattr(d, f.name) for d in parts]) for f in fields(Detections)})
 
 
-def cell_bins(range_m: np.ndarray, u: np.ndarray, w: np.ndarray, radial_velocity: np.ndarray, config: RadarConfig) -> np.ndarray:
+def cell_bins(
+    range_m: np.ndarray, u: np.ndarray, w: np.ndarray, radial_velocity: np.ndarray, config: RadarConfig
+) -> np.ndarray:
     """Resolution cell of returns.
 
     Args:

@@ -65,6 +65,26 @@ def _error(name: str, message: str) -> DataError:
     return DataError(message, group="radar config", field=name)
 
 
+def _coerce(name: str, kind: str, value: Any) -> Any:
+    """``value`` as the field's type (YAML gives 20 for 20.0); DataError if it is not one."""
+    try:
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
+        if kind in ("int", "float"):
+            if isinstance(value, bool) or (kind == "int" and float(value) != int(value)):
+                raise TypeError
+            return int(value) if kind == "int" else float(value)
+        if kind == "str":
+            return str(value)
+        if name == "reflector_planes":
+            return tuple(tuple(float(x) for x in plane) for plane in value)
+        return value
+    except (TypeError, ValueError, OverflowError):
+        raise _error(name, f"expected {kind}, got {value!r}") from None
+
+
 @dataclass(frozen=True)
 class RadarConfig:
     """Every number of the radar model; see the module docstring for the maths.
@@ -190,11 +210,14 @@ class RadarConfig:
         for name in ("dropout_rate", "clutter_leak_rate", "ghost_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise _error(name, f"must be a probability in [0, 1], got {getattr(self, name)!r}")
-        if not self.azimuth_fov_deg < 90.0 or not self.elevation_fov_deg < 90.0:
-            raise _error("azimuth_fov_deg", "half fields of view must be < 90 deg")
+        for name in ("azimuth_fov_deg", "elevation_fov_deg"):
+            if not getattr(self, name) < 90.0:
+                raise _error(name, "half fields of view must be < 90 deg")
         adc_window_us = self.adc_samples / self.sample_rate_msps
         if self.ramp_end_time_us < adc_window_us:
-            raise _error("ramp_end_time_us", f"ramp ({self.ramp_end_time_us} us) shorter than the ADC window ({adc_window_us} us)")
+            raise _error(
+                "ramp_end_time_us", f"ramp {self.ramp_end_time_us} us < ADC window {adc_window_us} us"
+            )
         if self.min_range_m >= self.max_range_m:
             raise _error("min_range_m", f"must be below the maximum range {self.max_range_m:.2f} m")
         if self.num_loops * self.loop_time_s > 1.0 / self.frame_rate_hz:
@@ -203,9 +226,13 @@ class RadarConfig:
             if len(plane) != 4 or not math.isclose(float(np.linalg.norm(plane[:3])), 1.0, abs_tol=1e-6):
                 raise _error("reflector_planes", f"each plane is (nx, ny, nz, d) with a unit normal, got {plane!r}")
         for part, spec in self.body_parts.items():
-            unknown = set(spec.get("joints", ())) - set(SMPL_JOINT_NAMES)
-            if unknown or "reflectivity" not in spec or not spec["reflectivity"] >= 0:
-                raise _error(f"body_parts.{part}", "needs reflectivity >= 0 and SMPL joint names")
+            if (
+                not isinstance(spec, Mapping)
+                or not isinstance(spec.get("reflectivity"), (int, float))
+                or not spec["reflectivity"] >= 0
+                or not set(spec.get("joints", ())) <= set(SMPL_JOINT_NAMES)
+            ):
+                raise _error(f"body_parts.{part}", "needs reflectivity >= 0 and a list of SMPL joint names")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RadarConfig:
@@ -216,13 +243,11 @@ class RadarConfig:
         """
         if OmegaConf.is_config(values):
             values = OmegaConf.to_container(values, resolve=True)  # type: ignore[assignment]
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}  # annotations as strings
+        unknown = sorted(set(values) - set(kinds))
         if unknown:
             raise _error(unknown[0], f"unknown radar config key(s) {unknown}")
-        kwargs = dict(values)
-        if "reflector_planes" in kwargs:
-            kwargs["reflector_planes"] = tuple(tuple(float(x) for x in plane) for plane in kwargs["reflector_planes"])
+        kwargs = {name: _coerce(name, kinds[name], value) for name, value in values.items()}
         return cls(**kwargs)
 
     # Derived quantities -------------------------------------------------

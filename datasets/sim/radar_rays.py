@@ -103,9 +103,11 @@ def bodies_angular_box(
     if not boxes:
         return None
     lo, hi = np.asarray([b[0] for b in boxes]), np.asarray([b[1] for b in boxes])  # [L, 3]
-    pick = np.array([[i >> k & 1 for k in range(3)] for i in range(8)], dtype=bool)  # [8, 3] corner selector
-    corners = np.where(pick[None], hi[:, None], lo[:, None]).reshape(-1, 3)  # [8L, 3] world
-    local = corners @ T_radar_from_world[:3, :3].T + T_radar_from_world[:3, 3]  # [8L, 3] radar frame
+    # Corners, edge midpoints and face centres: a box's extreme elevation can
+    # lie mid-edge (e.g. the top front edge of a body straight ahead).
+    lattice = np.stack(np.meshgrid(*[(0.0, 0.5, 1.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)  # [27, 3]
+    points = (lo[:, None] + lattice[None] * (hi - lo)[:, None]).reshape(-1, 3)  # [27L, 3] world
+    local = points @ T_radar_from_world[:3, :3].T + T_radar_from_world[:3, 3]  # [27L, 3] radar frame
     if not (local[:, 1] > 0).any():
         return None
     az = np.arctan2(local[:, 0], local[:, 1])
