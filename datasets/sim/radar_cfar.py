@@ -221,8 +221,10 @@ def estimation_noise_std(snr_db: np.ndarray, config: RadarConfig) -> tuple[np.nd
     The SNR is per virtual antenna after the range and Doppler FFTs (what
     TI's detector thresholds). Range: a tone's frequency from its FFT peak,
     ``resolution * sqrt(6) / (2 pi sqrt(SNR))``. Angle: a tone across an
-    N-element lambda/2 array, ``sqrt(6 / (N (N^2 - 1) SNR)) / pi`` in
-    direction cosine. Each is scaled by the config's noise scale.
+    N-element lambda/2 array, ``sqrt(6 / (N (N^2 - 1) M SNR)) / pi`` in
+    direction cosine, with M independent such arrays averaged (1 in
+    azimuth, ``elevation_columns`` in elevation). Each is scaled by the
+    config's noise scale.
 
     Args:
         snr_db: [n] detection SNR (dB).
@@ -233,14 +235,14 @@ def estimation_noise_std(snr_db: np.ndarray, config: RadarConfig) -> tuple[np.nd
     """
     snr = 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)
 
-    def array_bound(elements: int) -> np.ndarray:
-        return np.sqrt(6.0 / (elements * max(elements**2 - 1, 1) * snr)) / np.pi
+    def array_bound(elements: int, repeats: int) -> np.ndarray:
+        return np.sqrt(6.0 / (elements * max(elements**2 - 1, 1) * repeats * snr)) / np.pi
 
     sigma_r = config.range_noise_scale * config.range_resolution_m * np.sqrt(6.0 / snr) / (2.0 * np.pi)
     return (
         sigma_r,
-        config.angle_noise_scale * array_bound(config.azimuth_elements),
-        config.angle_noise_scale * array_bound(config.elevation_elements),
+        config.angle_noise_scale * array_bound(config.azimuth_elements, 1),
+        config.angle_noise_scale * array_bound(config.elevation_elements, config.elevation_columns),
     )
 
 

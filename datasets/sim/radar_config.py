@@ -15,7 +15,8 @@ c = 299 792 458 m/s:
   active time 128 * 165 us = 21 ms fits the 50 ms frame period at 20 Hz
 * virtual array: 2 azimuth TX x 4 RX = 8 elements at lambda/2 -> Rayleigh
   resolution 2/8 in sin(azimuth) (14.3 deg at boresight); TX2 raised by
-  lambda/2 gives 2 elevation rows -> 2/2 in sin(elevation) (57.3 deg)
+  lambda/2 gives 2 elevation rows -> 2/2 in sin(elevation) (57.3 deg), the
+  upper row's 4 elements sitting above 4 of the lower row's 8
 
 Returns closer than one resolution in every dimension are one detection
 (see ``radar_cfar``); its direction is then estimated finer than the
@@ -102,6 +103,9 @@ class RadarConfig:
         num_loops: chirp loops per frame (= Doppler FFT size).
         azimuth_elements: virtual elements of the azimuth row (lambda/2 spacing).
         elevation_elements: virtual rows in elevation (lambda/2 spacing).
+        elevation_columns: azimuth positions where all elevation rows have an
+            element; each column measures elevation, and the estimate
+            averages them (IWR6843ISK: TX2's 4 RX above 4 of the 8).
         azimuth_fft_size: reported-angle grid: bins across the x direction
             cosine in [-1, 1] (zero-padded angle FFT).
         elevation_fft_size: the same for the z direction cosine.
@@ -160,6 +164,7 @@ class RadarConfig:
     num_loops: int = 128
     azimuth_elements: int = 8
     elevation_elements: int = 2
+    elevation_columns: int = 4
     azimuth_fft_size: int = 64
     elevation_fft_size: int = 64
     azimuth_fov_deg: float = 60.0
@@ -182,7 +187,7 @@ class RadarConfig:
     clutter_removal: bool = True
     clutter_leak_rate: float = 0.005
     clutter_reflectivity: float = 1.0
-    ghost_probability: float = 0.1
+    ghost_probability: float = 0.05
     ghost_attenuation_db: float = 8.0
     reflector_planes: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 0.0),)
     link_joint_offset: int = 1
@@ -192,7 +197,7 @@ class RadarConfig:
     def __post_init__(self) -> None:
         positive = (
             "frame_rate_hz", "start_frequency_ghz", "slope_mhz_per_us", "adc_samples", "sample_rate_msps",
-            "ramp_end_time_us", "num_tx", "num_loops", "azimuth_elements", "elevation_elements",
+            "ramp_end_time_us", "num_tx", "num_loops", "azimuth_elements", "elevation_elements", "elevation_columns",
             "azimuth_fft_size", "elevation_fft_size", "azimuth_fov_deg", "elevation_fov_deg",
             "coarse_step_deg", "roi_min_step_deg", "max_points",
         )
