@@ -1,0 +1,297 @@
+"""Per-frame radar encoders: point sets, dense heatmaps, precomputed features.
+
+Every encoder maps one radar frame to one feature vector, independently per
+frame, and reads its input from a :class:`RadarFrames` batch:
+
+* :class:`PointSetEncoder`: a variable number of points per frame with named
+  columns, as a padded batch ``points [B, T, N, C]`` + ``point_mask
+  [B, T, N]`` (:func:`pad_points` builds it from a session's ragged
+  ``points [P, C]`` + ``offsets [T+1]``). PointNet-style: a shared per-point
+  MLP, masked max and mean pooling, and the log point count; a frame with no
+  points gets a learned "empty" embedding.
+* :class:`HeatmapEncoder`: dense maps ``[B, T, (D,) R, A (, E)]`` through a
+  small strided conv net.
+* :class:`FeatureEncoder`: precomputed vectors ``[B, T, F]``.
+
+Each has ``fit_normalizer(...)`` that stores input statistics from training
+data as buffers (see :class:`~wavecap.student.normalizer.Normalizer`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from wavecap.errors import DataError
+from wavecap.student.normalizer import Normalizer
+
+
+@dataclass
+class RadarFrames:
+    """A batch of radar frame sequences; encoders read the fields they need.
+
+    Attributes:
+        frame_mask: [B, T] bool, True = real frame, False = padding.
+        points: [B, T, N, C] float32 point columns (positions in the radar
+            frame, metres, then e.g. doppler m/s and snr), zero-padded.
+        point_mask: [B, T, N] bool, True = real point.
+        heatmaps: [B, T, ...] float32 dense radar maps (linear power).
+        features: [B, T, F] float32 precomputed per-frame features.
+    """
+
+    frame_mask: torch.Tensor
+    points: torch.Tensor | None = None
+    point_mask: torch.Tensor | None = None
+    heatmaps: torch.Tensor | None = None
+    features: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """B."""
+        return self.frame_mask.shape[0]
+
+    @property
+    def num_frames(self) -> int:
+        """T."""
+        return self.frame_mask.shape[1]
+
+    def slice(self, start: int, stop: int) -> RadarFrames:
+        """Frames ``start:stop`` of every field (views, no copy)."""
+        return RadarFrames(**{
+            f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[:, start:stop]
+            for f in fields(self)
+        })
+
+
+def _require(frames: RadarFrames, name: str) -> torch.Tensor:
+    value = getattr(frames, name)
+    if value is None:
+        raise DataError(f"this encoder needs radar '{name}', the batch has none", field=name)
+    return value
+
+
+def pad_points(
+    points: torch.Tensor, offsets: torch.Tensor, max_points: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged per-frame point clouds (the session layout) to a padded tensor.
+
+    A frame with more than ``max_points`` points keeps ``max_points`` of them
+    evenly spaced through its list (deterministic, no bias toward the start).
+
+    Args:
+        points: [P, C] all frames' points concatenated.
+        offsets: [T+1] int, frame t owns ``points[offsets[t]:offsets[t+1]]``.
+        max_points: N, points kept per frame.
+
+    Returns:
+        points [T, N, C] (zeros where padded) and point_mask [T, N] bool.
+
+    Raises:
+        DataError: offsets are not non-decreasing from 0 to P.
+    """
+    offsets = offsets.to(torch.long)
+    counts = offsets[1:] - offsets[:-1]  # [T]
+    if offsets[0] != 0 or offsets[-1] != points.shape[0] or bool((counts < 0).any()):
+        raise DataError("offsets must rise from 0 to the number of points", field="offsets")
+    slots = torch.arange(max_points, device=points.device)  # [N]
+    mask = slots[None] < counts.clamp_max(max_points)[:, None]  # [T, N]
+    if points.shape[0] == 0:
+        return points.new_zeros(len(counts), max_points, points.shape[-1]), mask
+    # slot j of a frame with c > N points reads point floor(j * c / N): evenly spaced.
+    rank = torch.where(counts[:, None] > max_points, slots[None] * counts[:, None] // max_points, slots[None])
+    index = (offsets[:-1, None] + rank).clamp_max(points.shape[0] - 1)  # [T, N]; padded slots read any point
+    return torch.where(mask[..., None], points[index], 0.0), mask  # [T, N, C]
+
+
+def select_columns(points: torch.Tensor, available: Sequence[str], wanted: Sequence[str]) -> torch.Tensor:
+    """Reorder point columns from a recording's order to an encoder's.
+
+    Args:
+        points: [..., len(available)] point columns.
+        available: column names of ``points`` (the session's ``columns``).
+        wanted: column names the encoder was built for.
+
+    Returns:
+        [..., len(wanted)].
+
+    Raises:
+        DataError: a wanted column is not available.
+    """
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise DataError(f"radar points lack columns {missing} (have {list(available)})", field="columns")
+    return points[..., [list(available).index(name) for name in wanted]]
+
+
+def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.GELU()]
+    return nn.Sequential(*layers)
+
+
+class PointSetEncoder(nn.Module):
+    """Permutation-invariant encoder of one radar point cloud per frame.
+
+    Args:
+        columns: names of the C point columns, in input order.
+        out_dim: output features E.
+        hidden: widths of the shared per-point MLP.
+        max_points: N used when padding ragged clouds (:func:`pad_points`).
+    """
+
+    def __init__(self, columns: Sequence[str], out_dim: int, hidden: Sequence[int] = (32, 64),
+                 max_points: int = 64) -> None:
+        super().__init__()
+        self.columns = tuple(columns)
+        self.out_dim = out_dim
+        self.max_points = max_points
+        self.normalizer = Normalizer(len(self.columns))
+        self.point_mlp = _mlp((len(self.columns), *hidden))
+        # max and mean pooled features, plus log(1 + point count)
+        self.frame_mlp = _mlp((2 * hidden[-1] + 1, out_dim))
+        self.empty = nn.Parameter(torch.randn(out_dim) * 0.02)
+
+    def fit_normalizer(self, points: torch.Tensor, point_mask: torch.Tensor | None = None) -> None:
+        """Per-column mean/std from training points ([P, C], or padded with a mask)."""
+        self.normalizer.fit(points, point_mask)
+
+    def forward(self, points: torch.Tensor, point_mask: torch.Tensor) -> torch.Tensor:
+        """Encode point clouds.
+
+        Args:
+            points: [B, T, N, C] columns as in ``self.columns``.
+            point_mask: [B, T, N] bool, True = real point.
+
+        Returns:
+            [B, T, E] features; frames without points get the empty embedding.
+        """
+        if points.shape[-1] != len(self.columns):
+            raise DataError(f"points have {points.shape[-1]} columns, encoder expects {self.columns}",
+                            field="points")
+        point_mask = point_mask.bool()
+        valid = point_mask[..., None]  # [B, T, N, 1]
+        # Zero padded points before the MLP so NaN/garbage padding cannot reach gradients.
+        x = self.normalizer(points.masked_fill(~valid, 0.0)).masked_fill(~valid, 0.0)
+        h = self.point_mlp(x)  # [B, T, N, H]
+        count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
+        has_points = count > 0
+        pooled_max = h.masked_fill(~valid, torch.finfo(h.dtype).min).amax(dim=-2)  # [B, T, H]
+        pooled_max = torch.where(has_points, pooled_max, torch.zeros_like(pooled_max))
+        pooled_mean = h.masked_fill(~valid, 0.0).sum(-2) / count.clamp_min(1).to(h.dtype)
+        frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(h.dtype))], dim=-1))
+        return torch.where(has_points, frame, self.empty.to(frame.dtype))
+
+    def encode(self, frames: RadarFrames) -> torch.Tensor:
+        """[B, T, E] from ``frames.points`` and ``frames.point_mask``."""
+        return self(_require(frames, "points"), _require(frames, "point_mask"))
+
+
+class HeatmapEncoder(nn.Module):
+    """Small strided conv net over one dense radar map per frame.
+
+    Input layout ``[B, T, (D,) R, A (, E)]``: D Doppler bins become input
+    channels when ``doppler_bins > 0``; an elevation axis E makes the convs 3D.
+
+    Args:
+        out_dim: output features E.
+        doppler_bins: D, or 0 when the maps have no Doppler axis.
+        elevation: maps have a trailing elevation axis.
+        channels: conv widths; each conv halves the spatial size.
+        log_input: apply ``log1p`` to the (non-negative power) maps first.
+    """
+
+    def __init__(self, out_dim: int, doppler_bins: int = 0, elevation: bool = False,
+                 channels: Sequence[int] = (16, 32, 64), log_input: bool = True) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.doppler_bins = doppler_bins
+        self.spatial_dims = 3 if elevation else 2
+        self.log_input = log_input
+        self.normalizer = Normalizer(1)
+        conv = nn.Conv3d if elevation else nn.Conv2d
+        layers: list[nn.Module] = []
+        for a, b in zip((doppler_bins or 1, *channels[:-1]), channels):
+            layers += [conv(a, b, kernel_size=3, stride=2, padding=1), nn.GELU()]
+        self.convs = nn.Sequential(*layers)
+        self.head = _mlp((channels[-1], out_dim))
+
+    def _prepare(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(heatmaps.clamp_min(0.0)) if self.log_input else heatmaps
+
+    def fit_normalizer(self, heatmaps: torch.Tensor) -> None:
+        """Scalar mean/std of the (log) map values of training frames [..., R, A(, E)]."""
+        self.normalizer.fit(self._prepare(heatmaps).reshape(-1, 1))
+
+    def forward(self, heatmaps: torch.Tensor) -> torch.Tensor:
+        """Encode maps.
+
+        Args:
+            heatmaps: [B, T, (D,) R, A (, E)].
+
+        Returns:
+            [B, T, E] features.
+        """
+        expected = 2 + (1 if self.doppler_bins else 0) + self.spatial_dims
+        if heatmaps.ndim != expected:
+            raise DataError(f"heatmaps must have {expected} dims for this encoder, got {tuple(heatmaps.shape)}",
+                            field="heatmaps")
+        b, t = heatmaps.shape[:2]
+        x = self._prepare(heatmaps).reshape(b * t, -1, *heatmaps.shape[-self.spatial_dims:])  # [B*T, D|1, ...]
+        x = self.normalizer(x[..., None])[..., 0]
+        x = self.convs(x).flatten(2).mean(-1)  # [B*T, channels[-1]]
+        return self.head(x).reshape(b, t, -1)
+
+    def encode(self, frames: RadarFrames) -> torch.Tensor:
+        """[B, T, E] from ``frames.heatmaps``."""
+        return self(_require(frames, "heatmaps"))
+
+
+class FeatureEncoder(nn.Module):
+    """Normalised precomputed per-frame features through one linear layer.
+
+    Args:
+        num_features: F.
+        out_dim: output features E.
+    """
+
+    def __init__(self, num_features: int, out_dim: int) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.normalizer = Normalizer(num_features)
+        self.linear = _mlp((num_features, out_dim))
+
+    def fit_normalizer(self, features: torch.Tensor, frame_mask: torch.Tensor | None = None) -> None:
+        """Per-feature mean/std from training frames [..., F]."""
+        self.normalizer.fit(features, frame_mask)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, T, E]."""
+        return self.linear(self.normalizer(features))
+
+    def encode(self, frames: RadarFrames) -> torch.Tensor:
+        """[B, T, E] from ``frames.features``."""
+        return self(_require(frames, "features"))
+
+
+ENCODERS: dict[str, type[nn.Module]] = {
+    "points": PointSetEncoder,
+    "heatmap": HeatmapEncoder,
+    "features": FeatureEncoder,
+}
+
+
+def build_encoder(cfg: Mapping[str, Any]) -> nn.Module:
+    """Encoder from a config mapping: ``type`` (a key of ENCODERS) + its arguments.
+
+    Raises:
+        ValueError: unknown type.
+    """
+    options = dict(cfg)
+    kind = options.pop("type")
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown encoder type '{kind}' (known: {', '.join(ENCODERS)})")
+    return ENCODERS[kind](**options)

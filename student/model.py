@@ -1,0 +1,144 @@
+"""The radar student: frame encoder -> input projection -> temporal model -> heads."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from wavecap.student.encoders import RadarFrames, build_encoder
+from wavecap.student.heads import ContactHead, KeypointHead, SMPLHead, UncertaintyHead, pool_frames
+from wavecap.student.temporal import TemporalModel
+
+
+@dataclass
+class StudentOutput:
+    """Per-frame predictions. Positions in metres, in the frame of the labels
+    the model was trained on (world z-up for teacher SMPL labels).
+
+    Attributes:
+        rot6d: [B, T, 24, 6] raw 6D rotations (for losses on the representation).
+        rotmats: [B, T, 24, 3, 3] local SMPL joint rotations; joint 0 is the
+            root orientation in the label frame.
+        betas: [B, T, K] shape, one per sequence (every frame shows the
+            sequence mean; causal models: the mean up to that frame).
+        transl: [B, T, 3] SMPL ``transl``.
+        contact_logits: [B, T, 4] foot-contact logits, ``CONTACT_NAMES`` order.
+        joint_log_scale: [B, T, 24] log scale (log metres) of each SMPL joint's
+            position error.
+        keypoints: skeleton name -> [B, T, J, 3] positions.
+        frame_mask: [B, T] bool valid frames (outputs elsewhere are meaningless).
+    """
+
+    rot6d: torch.Tensor
+    rotmats: torch.Tensor
+    betas: torch.Tensor
+    transl: torch.Tensor
+    contact_logits: torch.Tensor
+    joint_log_scale: torch.Tensor
+    frame_mask: torch.Tensor
+    keypoints: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class RadarStudent(nn.Module):
+    """Radar frames in, SMPL + keypoints + contacts + uncertainty out.
+
+    Args:
+        encoder: per-frame encoder with ``out_dim`` and ``encode(RadarFrames)``
+            (see :mod:`wavecap.student.encoders`).
+        temporal: the temporal model; its ``causal`` flag decides offline vs
+            streaming behaviour of the whole student.
+        dim: temporal width C (the temporal model's).
+        keypoint_heads: skeleton name -> joint count, one head each.
+        num_betas: SMPL shape coefficients K.
+        encode_chunk_frames: frames encoded per encoder call; frames are
+            independent, so chunking only bounds memory on long captures.
+    """
+
+    def __init__(self, encoder: nn.Module, temporal: TemporalModel, dim: int,
+                 keypoint_heads: Mapping[str, int] | None = None, num_betas: int = 10,
+                 encode_chunk_frames: int = 2048) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.input_projection = nn.Linear(encoder.out_dim, dim)
+        self.temporal = temporal
+        self.smpl_head = SMPLHead(dim, num_betas)
+        self.keypoint_heads = nn.ModuleDict(
+            {name: KeypointHead(dim, name, joints) for name, joints in (keypoint_heads or {}).items()}
+        )
+        self.contact_head = ContactHead(dim)
+        self.uncertainty_head = UncertaintyHead(dim)
+        self.encode_chunk_frames = encode_chunk_frames
+
+    @property
+    def causal(self) -> bool:
+        """Whether frame t's output depends on frames <= t only."""
+        return self.temporal.causal
+
+    def encode(self, frames: RadarFrames) -> torch.Tensor:
+        """[B, T, C] projected frame features (no temporal context)."""
+        chunk = self.encode_chunk_frames
+        encoded = [self.encoder.encode(frames.slice(s, s + chunk)) for s in range(0, frames.num_frames, chunk)]
+        return self.input_projection(torch.cat(encoded, dim=1))
+
+    def decode(self, h: torch.Tensor, frame_mask: torch.Tensor) -> StudentOutput:
+        """Apply every head to temporal features h [B, T, C]."""
+        rot6d, rotmats, frame_betas, transl = self.smpl_head(h)
+        return StudentOutput(
+            rot6d=rot6d,
+            rotmats=rotmats,
+            betas=pool_frames(frame_betas, frame_mask, self.causal),
+            transl=transl,
+            contact_logits=self.contact_head(h),
+            joint_log_scale=self.uncertainty_head(h),
+            frame_mask=frame_mask,
+            keypoints={name: head(h) for name, head in self.keypoint_heads.items()},
+        )
+
+    def forward(self, frames: RadarFrames, start: int = 0) -> StudentOutput:
+        """Predict every frame of a batch of sequences.
+
+        Args:
+            frames: radar input with ``frame_mask`` [B, T] (right-padded).
+            start: frame index of the first frame, for the positions.
+
+        Returns:
+            The predictions for every frame.
+        """
+        h = self.temporal(self.encode(frames), frames.frame_mask, start)
+        return self.decode(h, frames.frame_mask)
+
+
+def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarStudent:
+    """Build the student from ``configs/student/model.yaml`` (resolved).
+
+    The whole build runs in a forked RNG seeded with ``cfg.seed``: the same
+    config gives the same weights and projection matrices, and the caller's
+    random stream is left untouched.
+
+    Args:
+        cfg: the model config (``encoder``, ``temporal``, ``dim``, ...).
+        causal: override ``cfg.temporal.causal`` (streaming models).
+    """
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    temporal_cfg = dict(cfg["temporal"])
+    if causal is not None:
+        temporal_cfg["causal"] = causal
+    seed = cfg.get("seed")
+    rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+    with rng:
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        encoder = build_encoder(cfg["encoder"])
+        temporal = TemporalModel(int(cfg["dim"]), **temporal_cfg, seed=None if seed is None else int(seed) + 1)
+        return RadarStudent(
+            encoder, temporal, int(cfg["dim"]),
+            keypoint_heads=dict(cfg.get("keypoint_heads") or {}),
+            num_betas=int(cfg.get("num_betas", 10)),
+            encode_chunk_frames=int(cfg.get("encode_chunk_frames", 2048)),
+        )

@@ -1,0 +1,197 @@
+"""Student encoders, heads and the composed model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from wavecap.errors import DataError
+from wavecap.geometry.rotations import rotation_angle
+from wavecap.student.encoders import (
+    FeatureEncoder,
+    HeatmapEncoder,
+    PointSetEncoder,
+    RadarFrames,
+    pad_points,
+    select_columns,
+)
+from wavecap.student.model import RadarStudent, build_student
+from wavecap.student.temporal import TemporalModel
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "student"
+COLUMNS = ("x", "y", "z", "doppler", "snr")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads, and on a busy shared
+    machine a second thread makes every op wait for it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _points(batch: int = 2, frames: int = 6, points: int = 10, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    pts = torch.randn(batch, frames, points, len(COLUMNS), generator=g)
+    mask = torch.rand(batch, frames, points, generator=g) < 0.7
+    mask[0, 2] = False  # an empty frame
+    return pts, mask
+
+
+def _encoder() -> PointSetEncoder:
+    torch.manual_seed(0)
+    return PointSetEncoder(COLUMNS, out_dim=16, hidden=(8, 12))
+
+
+def test_point_encoder_is_permutation_invariant():
+    encoder = _encoder()
+    pts, mask = _points()
+    perm = torch.randperm(pts.shape[2], generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(encoder(pts, mask), encoder(pts[:, :, perm], mask[:, :, perm]), atol=1e-6)
+
+
+def test_padding_points_changes_nothing():
+    encoder = _encoder()
+    pts, mask = _points()
+    extra = torch.full((*pts.shape[:2], 5, pts.shape[-1]), float("nan"))
+    padded = torch.cat([pts, extra], dim=2)
+    padded_mask = torch.cat([mask, torch.zeros(*mask.shape[:2], 5, dtype=torch.bool)], dim=2)
+    pts = pts.masked_fill(~mask[..., None], 1e6)  # whatever sits in padded slots
+    with torch.no_grad():
+        assert torch.allclose(encoder(pts, mask), encoder(padded, padded_mask), atol=1e-6)
+
+
+def test_empty_frames_get_the_learned_embedding_and_gradients_stay_finite():
+    encoder = _encoder()
+    pts, mask = _points()
+    pts = pts.masked_fill(~mask[..., None], float("nan"))
+    out = encoder(pts, mask)
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[0, 2], encoder.empty.detach())
+    out.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in encoder.parameters())
+
+
+def test_normalizer_statistics_live_in_the_state_dict():
+    encoder = _encoder()
+    pts, mask = _points()
+    pts = pts * torch.tensor([1.0, 2.0, 0.5, 3.0, 10.0]) + torch.tensor([0.0, 3.0, 1.0, 0.0, 20.0])
+    encoder.fit_normalizer(pts, mask)
+    valid = pts[mask]
+    assert torch.allclose(encoder.normalizer.mean, valid.mean(0), atol=1e-4)
+    assert torch.allclose(encoder.normalizer.std, valid.std(0, unbiased=False), atol=1e-4)
+    state = encoder.state_dict()
+    assert {"normalizer.mean", "normalizer.std", "normalizer.fitted"} <= set(state)
+    fresh = PointSetEncoder(COLUMNS, out_dim=16, hidden=(8, 12))
+    assert not fresh.normalizer.fitted
+    fresh.load_state_dict(state)
+    assert fresh.normalizer.fitted
+    with torch.no_grad():
+        assert torch.equal(fresh(pts, mask), encoder(pts, mask))
+
+
+def test_pad_points_round_trip_and_even_subsampling():
+    counts = torch.tensor([3, 0, 8, 1])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    flat = torch.arange(int(counts.sum()) * 2, dtype=torch.float32).reshape(-1, 2)
+    padded, mask = pad_points(flat, offsets, max_points=4)
+    assert padded.shape == (4, 4, 2) and mask.sum(1).tolist() == [3, 0, 4, 1]
+    assert torch.equal(padded[0, :3], flat[:3]) and torch.equal(padded[3, :1], flat[11:12])
+    assert torch.equal(padded[2], flat[3:11][[0, 2, 4, 6]])  # 8 points -> every second one
+    assert padded[~mask].abs().max() == 0
+    with pytest.raises(DataError):
+        pad_points(flat, offsets[:-1], 4)
+
+
+def test_select_columns():
+    pts = torch.arange(10.0).reshape(2, 5)
+    assert torch.equal(select_columns(pts, COLUMNS, ("snr", "x")), pts[:, [4, 0]])
+    with pytest.raises(DataError, match="intensity"):
+        select_columns(pts, COLUMNS, ("x", "intensity"))
+
+
+@pytest.mark.parametrize("doppler, elevation, shape", [
+    (0, False, (2, 3, 16, 12)),
+    (4, False, (2, 3, 4, 16, 12)),
+    (0, True, (2, 3, 8, 8, 4)),
+])
+def test_heatmap_encoder_shapes(doppler, elevation, shape):
+    encoder = HeatmapEncoder(out_dim=16, doppler_bins=doppler, elevation=elevation, channels=(4, 8))
+    maps = torch.rand(shape) * 100
+    encoder.fit_normalizer(maps)
+    out = encoder(maps)
+    assert out.shape == (2, 3, 16) and torch.isfinite(out).all()
+    with pytest.raises(DataError):
+        encoder(maps[:, :, None])
+
+
+def test_feature_encoder():
+    encoder = FeatureEncoder(num_features=7, out_dim=16)
+    features = torch.randn(2, 5, 7) * 4 + 2
+    encoder.fit_normalizer(features)
+    assert torch.allclose(encoder.normalizer(features).mean((0, 1)), torch.zeros(7), atol=1e-5)
+    assert encoder(features).shape == (2, 5, 16)
+
+
+def _student(causal: bool = False, chunk: int = 2048) -> RadarStudent:
+    torch.manual_seed(0)
+    temporal = TemporalModel(24, depth=1, heads=2, dim_head=8, nb_features=8, causal=causal)
+    return RadarStudent(_encoder(), temporal, 24, keypoint_heads={"h36m": 17},
+                        encode_chunk_frames=chunk).eval()
+
+
+def test_student_outputs():
+    pts, mask = _points(frames=9)
+    frame_mask = torch.ones(2, 9, dtype=torch.bool)
+    frame_mask[1, 6:] = False
+    frames = RadarFrames(frame_mask, pts, mask)
+    with torch.no_grad():
+        out = _student()(frames)
+        chunked = _student(chunk=4)(frames)
+        causal = _student(causal=True)(frames)
+    assert out.rotmats.shape == (2, 9, 24, 3, 3) and out.rot6d.shape == (2, 9, 24, 6)
+    assert out.keypoints["h36m"].shape == (2, 9, 17, 3)
+    assert out.contact_logits.shape == (2, 9, 4) and out.joint_log_scale.shape == (2, 9, 24)
+    eye = torch.eye(3).expand(2, 9, 24, 3, 3)
+    assert torch.allclose(out.rotmats @ out.rotmats.transpose(-1, -2), eye, atol=1e-5)
+    assert torch.allclose(torch.linalg.det(out.rotmats), torch.ones(2, 9, 24), atol=1e-5)
+    # one shape per sequence; causal: running mean over the frames so far
+    assert torch.allclose(out.betas, out.betas[:, :1].expand_as(out.betas))
+    assert not torch.allclose(causal.betas[:, 0], causal.betas[:, -1])
+    assert torch.allclose(causal.betas[1, 6:], causal.betas[1, 5:6].expand(3, -1), atol=1e-6)  # padding ignored
+    assert torch.allclose(chunked.transl, out.transl, atol=1e-6)  # chunked encoding is exact
+
+
+def test_missing_input_is_a_data_error():
+    frames = RadarFrames(torch.ones(1, 3, dtype=torch.bool))
+    with pytest.raises(DataError, match="points"):
+        _student()(frames)
+
+
+@pytest.mark.parametrize("encoder", ["points", "heatmap", "features"])
+@pytest.mark.parametrize("temporal", ["performer", "exact"])
+def test_configs_build_a_working_student(encoder, temporal):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
+        cfg = compose(config_name="model", overrides=[f"encoder={encoder}", f"temporal={temporal}",
+                                                      "temporal.depth=1", "+keypoint_heads.kinect=32"])
+    model = build_student(cfg).eval()
+    assert torch.equal(build_student(cfg).input_projection.weight, model.input_projection.weight)  # seeded
+    frames = RadarFrames(torch.ones(1, 4, dtype=torch.bool))
+    if encoder == "points":
+        frames.points, frames.point_mask = torch.randn(1, 4, 6, 5), torch.ones(1, 4, 6, dtype=torch.bool)
+    elif encoder == "heatmap":
+        frames.heatmaps = torch.rand(1, 4, 16, 16)
+    else:
+        frames.features = torch.randn(1, 4, cfg.encoder.num_features)
+    with torch.no_grad():
+        out = model(frames)
+    assert out.keypoints["kinect"].shape == (1, 4, 32, 3)
+    # the untrained SMPL head starts near an upright rest pose (root = R_world_from_smpl)
+    upright = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+    assert rotation_angle(out.rotmats[0, :, 0].transpose(-1, -2) @ upright).max() < 0.5
