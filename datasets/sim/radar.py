@@ -10,9 +10,16 @@ One ``RadarSimulator.capture`` call makes one radar frame:
 3. per hit power from the radar equation for an extended surface,
    ``K * reflectivity * cos(incidence)^n * antenna gain * dOmega / R^2``
    (a body filling a fixed solid angle returns ~1/R^2, the whole body ~1/R^4);
-4. static-clutter removal, merging into FFT cells, CFAR threshold
-   (``radar_cfar``), multipath ghosts (``radar_multipath``), dropout, cap;
-5. quantised positions with estimation noise, in the radar frame.
+4. static-clutter removal, merging into resolution cells (range bin,
+   azimuth and elevation beam, Doppler bin), CFAR threshold (``radar_cfar``),
+   multipath ghosts (``radar_multipath``), dropout, cap;
+5. range bin centres and estimated directions with Cramer-Rao-bound noise,
+   on the zero-padded angle-FFT grid, in the radar frame.
+
+Doppler sign convention: positive = moving away from the radar (range
+increasing), negative = approaching, as TI's devices report it (TI's answer
+on E2E thread 1065766: the Doppler phasor turns positive only for a target
+moving away).
 
 Randomness comes from a generator seeded with (seed, frame number), so a
 seed reproduces every frame exactly.
@@ -256,15 +263,19 @@ class RadarSimulator:
             dynamic (listed in ``now``; the rest is static scenery).
         """
         keys, key_of = np.unique(body * (1 << 20) + link + 1, return_inverse=True)  # one integer per link
-        back = np.tile(np.eye(4), (len(keys), 1, 1))  # [K, 4, 4] T_prev @ inv(T_now); identity = at rest
+        T_now = np.tile(np.eye(4), (len(keys), 1, 1))  # [K, 4, 4]; identity = at rest
+        T_prev = T_now.copy()
         key_dynamic = np.zeros(len(keys), dtype=bool)
         for k, key in enumerate(keys.tolist()):
-            uid, lid = key >> 20, (key & ((1 << 20) - 1)) - 1
-            T_now, T_prev = now.get((uid, lid)), prev.get((uid, lid))
-            key_dynamic[k] = T_now is not None
-            if T_now is not None and T_prev is not None:
-                back[k] = np.asarray(T_prev) @ np.linalg.inv(np.asarray(T_now))
-        earlier = np.einsum("hij,hj->hi", back[key_of, :3, :3], position) + back[key_of, :3, 3]  # [H, 3]
+            name = (key >> 20, (key & ((1 << 20) - 1)) - 1)
+            if name in now:
+                key_dynamic[k] = True
+                T_now[k] = now[name]
+                T_prev[k] = prev.get(name, now[name])
+        # T_prev @ inv(T_now) with the rigid inverse (R^T, -R^T t).
+        R_back = T_prev[:, :3, :3] @ T_now[:, :3, :3].transpose(0, 2, 1)  # [K, 3, 3]
+        t_back = T_prev[:, :3, 3] - np.einsum("kij,kj->ki", R_back, T_now[:, :3, 3])  # [K, 3]
+        earlier = np.einsum("hij,hj->hi", R_back[key_of], position) + t_back[key_of]  # [H, 3]
         return (position - earlier) / dt, key_dynamic[key_of]
 
     def _return_power(
