@@ -21,12 +21,20 @@ from wavecap.teacher.crop import (
     uvd_to_image,
 )
 from wavecap.teacher.ik import HYBRIK_CHILDREN, IKResult, inverse_kinematics, solve_ik, twist_angles, twist_from_rest
-from wavecap.teacher.network import HybrIKNet, TeacherOutput, build_teacher, soft_argmax_3d, uvd_to_camera
+from wavecap.teacher.network import (
+    HybrIKNet,
+    TeacherOutput,
+    build_teacher,
+    fuse_for_inference,
+    soft_argmax_3d,
+    uvd_to_camera,
+)
 from wavecap.teacher.pose import TeacherPose, pose_from_output
 
 __all__ = [
     "CheckpointInfo", "HYBRIK_CHILDREN", "HybrIKNet", "IKResult", "JointTracker", "TeacherOutput",
-    "TeacherPose", "box_from_joints", "build_teacher", "check_boxes", "crop_images", "crop_to_image",
+    "TeacherPose", "box_from_joints", "build_teacher", "check_boxes",
+    "fuse_for_inference", "crop_images", "crop_to_image",
     "fixed_boxes", "image_to_crop", "inverse_kinematics", "load_checkpoint", "normalize_crops",
     "pose_from_output", "prepare_inputs", "read_state_dict", "soft_argmax_3d", "solve_ik", "square_boxes",
     "twist_angles", "twist_from_rest", "uvd_to_camera", "uvd_to_image",

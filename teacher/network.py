@@ -23,15 +23,18 @@ keeps the heads and the decoding and shrinks everything else.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from wavecap.teacher.ik import normalize_twist
-from wavecap.teacher.resnet import ResNet
+from wavecap.teacher.resnet import BasicBlock, Bottleneck, ResNet
 
 NUM_JOINTS = 29
 NUM_TWISTS = 23
@@ -148,6 +151,20 @@ def uvd_to_camera(
     return xyz - xyz[:, :1], cam_root
 
 
+class VolumeLayer(nn.Conv2d):
+    """HybrIK's ``final_layer``: a 1x1 conv to J*D channels, by channel range.
+
+    Computing a few joints' volumes at a time and reducing them at once
+    keeps each slice in cache; the full [B, J*D, H, W] tensor (243 MB for 8
+    official crops) never exists. Parameters and state-dict keys are a plain
+    ``Conv2d``'s, and forward hooks see every slice's output.
+    """
+
+    def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """[B, C, H, W] features -> [B, stop - start, H, W] logits of channels start..stop."""
+        return F.conv2d(x, self.weight[start:stop], self.bias[start:stop])
+
+
 class HybrIKNet(nn.Module):
     """HybrIK ResNet camera model (official layout, or a compact variant).
 
@@ -163,6 +180,9 @@ class HybrIKNet(nn.Module):
         dropout: dropout after ``fc1`` and ``fc2`` (training only).
         focal_length: focal length in crop pixels.
         depth_factor: metres per unit of the heatmap's depth coordinate.
+        joints_per_chunk: joint volumes computed and reduced together, one
+            image at a time (cache-friendly on CPU); 29 or more computes the
+            whole batch at once (better on GPU). Results are identical.
     """
 
     def __init__(
@@ -177,6 +197,7 @@ class HybrIKNet(nn.Module):
         dropout: float = 0.5,
         focal_length: float = 1000.0,
         depth_factor: float = 2.2,
+        joints_per_chunk: int = 4,
     ) -> None:
         super().__init__()
         if input_size % 32:
@@ -185,6 +206,7 @@ class HybrIKNet(nn.Module):
         self.depth_bins = int(depth_bins)
         self.focal_length = float(focal_length)
         self.depth_factor = float(depth_factor)
+        self.joints_per_chunk = int(joints_per_chunk)
         self.preact = ResNet(depth, layers, widths)
         feature = self.preact.out_channels
         blocks: list[nn.Module] = []
@@ -195,7 +217,7 @@ class HybrIKNet(nn.Module):
                 nn.ReLU(inplace=True),
             ]
         self.deconv_layers = nn.Sequential(*blocks)
-        self.final_layer = nn.Conv2d(deconv_channels, NUM_JOINTS * depth_bins, kernel_size=1)
+        self.final_layer = VolumeLayer(deconv_channels, NUM_JOINTS * depth_bins, kernel_size=1)
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Linear(feature, hidden)
         self.drop1 = nn.Dropout(dropout)
@@ -220,6 +242,21 @@ class HybrIKNet(nn.Module):
         """Side of the heatmap volume's spatial grid (input_size / 4)."""
         return self.input_size // 4
 
+    def _volume_soft_argmax(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Deconv features [B, C, H, W] -> uvd [B, J, 3], maxvals [B, J] (see :func:`soft_argmax_3d`)."""
+        D, step = self.depth_bins, self.joints_per_chunk
+        if step >= NUM_JOINTS:
+            return soft_argmax_3d(self.final_layer(features).unflatten(1, (NUM_JOINTS, D)))
+        uvd, maxvals = [], []
+        for image in features.split(1):
+            parts = [
+                soft_argmax_3d(self.final_layer(image, j * D, min(j + step, NUM_JOINTS) * D).unflatten(1, (-1, D)))
+                for j in range(0, NUM_JOINTS, step)
+            ]
+            uvd.append(torch.cat([p[0] for p in parts], dim=1))
+            maxvals.append(torch.cat([p[1] for p in parts], dim=1))
+        return torch.cat(uvd), torch.cat(maxvals)
+
     def forward(
         self,
         images: torch.Tensor,
@@ -243,10 +280,7 @@ class HybrIKNet(nn.Module):
             raise ValueError(f"expected [B, 3, {self.input_size}, {self.input_size}] crops, got {tuple(images.shape)}")
         batch = images.shape[0]
         features = self.preact(images)  # [B, C, S/32, S/32]
-        volume = self.final_layer(self.deconv_layers(features))  # [B, J*D, S/4, S/4]
-        side = volume.shape[-1]
-        volume = volume.reshape(batch, NUM_JOINTS, self.depth_bins, side, side)
-        uvd, maxvals = soft_argmax_3d(volume)
+        uvd, maxvals = self._volume_soft_argmax(self.deconv_layers(features))
 
         x = self.avg_pool(features).flatten(1)  # [B, C]
         x = self.drop2(self.fc2(self.drop1(self.fc1(x))))
@@ -276,3 +310,26 @@ def build_teacher(cfg: Mapping[str, Any]) -> HybrIKNet:
         if net.get(key) is not None:
             net[key] = tuple(int(v) for v in net[key])
     return HybrIKNet(**net)
+
+
+def fuse_for_inference(net: HybrIKNet) -> HybrIKNet:
+    """An eval-mode copy with every BatchNorm folded into the conv before it.
+
+    Same outputs as ``net.eval()`` (to rounding), fewer passes over the
+    feature maps. The copy's state dict no longer has the BN keys, so save
+    and load checkpoints with the original network.
+    """
+    fused = copy.deepcopy(net).eval()
+    for module in list(fused.modules()):
+        if isinstance(module, (ResNet, BasicBlock, Bottleneck)):
+            for conv_name, bn_name in (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")):
+                if isinstance(getattr(module, bn_name, None), nn.BatchNorm2d):
+                    setattr(module, conv_name, fuse_conv_bn_eval(getattr(module, conv_name), getattr(module, bn_name)))
+                    setattr(module, bn_name, nn.Identity())
+        elif isinstance(module, nn.Sequential):
+            for i in range(len(module) - 1):
+                conv, bn = module[i], module[i + 1]
+                if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and isinstance(bn, nn.BatchNorm2d):
+                    module[i] = fuse_conv_bn_eval(conv, bn, transpose=isinstance(conv, nn.ConvTranspose2d))
+                    module[i + 1] = nn.Identity()
+    return fused

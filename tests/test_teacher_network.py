@@ -13,7 +13,14 @@ from wavecap.geometry.camera import intrinsics_matrix, project_points
 from wavecap.geometry.rotations import axis_angle_to_matrix, random_rotation_matrix
 from wavecap.teacher.crop import uvd_to_image
 from wavecap.teacher.ik import twist_angles
-from wavecap.teacher.network import HybrIKNet, TeacherOutput, build_teacher, soft_argmax_3d, uvd_to_camera
+from wavecap.teacher.network import (
+    HybrIKNet,
+    TeacherOutput,
+    build_teacher,
+    fuse_for_inference,
+    soft_argmax_3d,
+    uvd_to_camera,
+)
 from wavecap.teacher.pose import pose_from_output
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "teacher"
@@ -87,8 +94,10 @@ def test_eval_is_deterministic_and_training_reaches_every_parameter(compact):
     with torch.inference_mode():
         a, b = compact(x), compact(x)
     torch.testing.assert_close(a.xyz29, b.xyz29, rtol=0, atol=0)
-    net = build_teacher(_config("compact")).train()
-    out = net(x)
+    small = _config("compact")
+    small.network.input_size, small.network.focal_length = 64, 250.0  # cheaper backward
+    net = build_teacher(small).train()
+    out = net(x[:, :, ::2, ::2])
     loss = sum(t.float().square().mean() for t in (out.uvd, out.phi_raw, out.betas, out.cam, out.sigma))
     loss.backward()
     dead = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -168,3 +177,41 @@ def test_pose_from_output_places_the_body_at_the_camera_root():
 def test_network_rejects_input_size_not_multiple_of_32():
     with pytest.raises(ValueError, match="multiple of 32"):
         HybrIKNet(depth=18, input_size=100)
+
+
+def test_fused_inference_copy_matches_the_network():
+    torch.manual_seed(5)
+    net = build_teacher(_config("compact"))
+    g = torch.Generator().manual_seed(6)
+    for module in net.modules():  # non-trivial BatchNorm statistics and sharper heatmaps
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.2, generator=g)
+            module.running_var.uniform_(0.5, 2.0, generator=g)
+            module.weight.data.uniform_(0.5, 1.5, generator=g)
+            module.bias.data.normal_(0, 0.2, generator=g)
+    torch.nn.init.normal_(net.final_layer.weight, std=0.05, generator=g)
+    net.eval()
+    fused = fuse_for_inference(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # original untouched
+    x = torch.randn(2, 3, 128, 128, generator=g)
+    with torch.inference_mode():
+        a, b = net(x), fused(x)
+    assert a.uvd.std() > 1e-3  # the comparison is not between constants
+    for name in ("uvd", "xyz29", "phi", "betas", "cam", "sigma", "maxvals"):
+        torch.testing.assert_close(getattr(b, name), getattr(a, name), atol=1e-4, rtol=1e-4)
+
+
+def test_chunked_volume_decoding_equals_whole_batch(compact):
+    g = torch.Generator().manual_seed(7)
+    torch.nn.init.normal_(compact.final_layer.weight, std=0.05, generator=g)
+    x = torch.randn(3, 3, 128, 128, generator=g)
+    results = {}
+    for step in (4, 29, 5):
+        compact.joints_per_chunk = step
+        with torch.inference_mode():
+            results[step] = compact(x)
+    compact.joints_per_chunk = 4
+    for step in (29, 5):
+        torch.testing.assert_close(results[step].uvd, results[4].uvd, atol=1e-6, rtol=0)
+        torch.testing.assert_close(results[step].maxvals, results[4].maxvals, atol=1e-7, rtol=1e-5)
