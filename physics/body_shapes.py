@@ -59,6 +59,8 @@ _BAND = (0.15, 0.85)
 # Percentiles bounding a box / prism: robust to a few blended vertices.
 _LO, _HI = 1.0, 99.0
 _MIN_VERTICES = 8
+# Slices of each trunk link's stadium prism (the trunk tapers towards the neck).
+_TORSO_SLICES = 3
 # Fallback radius when a link owns too few vertices to be measured (m).
 _FALLBACK_RADIUS = 0.03
 # Rotation taking a shape's z axis (PyBullet's capsule/cylinder axis) to link y.
@@ -119,16 +121,10 @@ def _box(verts: np.ndarray) -> Primitive:
     return Primitive("box", tuple(0.5 * (hi - lo)), 0.5 * (lo + hi), np.eye(3))
 
 
-def _stadium(verts: np.ndarray, bottom: float, top: float | None) -> list[Primitive]:
-    """Vertical prism with a stadium cross-section (x wide, z deep) around the vertices.
-
-    ``bottom``/``top`` are the prism's y limits in the link frame; a None top
-    means "the vertices' extent". Stacking the trunk links joint to joint keeps
-    its volume (and mass) from being counted twice.
-    """
+def _stadium_slice(verts: np.ndarray, bottom: float, top: float) -> list[Primitive]:
+    """Prism from y = ``bottom`` to ``top`` whose stadium cross-section bounds the vertices in x and z."""
     lo, hi = np.percentile(verts, _LO, axis=0), np.percentile(verts, _HI, axis=0)
-    lo[1] = bottom
-    hi[1] = hi[1] if top is None else top
+    lo[1], hi[1] = bottom, top
     centre, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
     radius = float(min(half[0], half[2]))
     flat = float(half[0] - radius)  # half-width of the straight part
@@ -142,6 +138,24 @@ def _stadium(verts: np.ndarray, bottom: float, top: float | None) -> list[Primit
         Primitive("cylinder", (radius, height), centre - side, _Z_TO_Y, solid_share=0.5),
         Primitive("cylinder", (radius, height), centre + side, _Z_TO_Y, solid_share=0.5),
     ]
+
+
+def _stadium(verts: np.ndarray, bottom: float, top: float | None) -> list[Primitive]:
+    """Vertical stadium prisms (x wide, z deep) stacked over the link's height.
+
+    ``bottom``/``top`` are the y limits in the link frame; a None top means
+    "the vertices' extent". The height is cut into ``_TORSO_SLICES`` slices,
+    each sized by its own vertices, so a tapering trunk is followed. Stacking
+    the trunk links joint to joint keeps its volume (and mass) from being
+    counted twice.
+    """
+    top = float(np.percentile(verts[:, 1], _HI)) if top is None else top
+    edges = np.linspace(bottom, top, _TORSO_SLICES + 1)
+    prisms: list[Primitive] = []
+    for lower, upper in zip(edges[:-1], edges[1:]):
+        band = verts[(verts[:, 1] >= lower) & (verts[:, 1] <= upper)]
+        prisms += _stadium_slice(band if len(band) >= _MIN_VERTICES else verts, lower, upper)
+    return prisms
 
 
 def fit_link_shapes(rest_vertices: np.ndarray, rest_joints: np.ndarray, weights: np.ndarray) -> list[list[Primitive]]:

@@ -33,12 +33,7 @@ import torch
 
 from wavecap.body import BodyModel
 from wavecap.body.skeleton import NUM_SMPL_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
-from wavecap.geometry.rotations import (
-    axis_angle_to_quaternion,
-    matrix_to_quaternion,
-    quaternion_to_matrix,
-    quaternion_wxyz_to_xyzw,
-)
+from wavecap.geometry.rotations import axis_angle_to_quaternion, matrix_to_quaternion, quaternion_wxyz_to_xyzw
 from wavecap.physics.body_shapes import fit_link_shapes, link_color
 from wavecap.physics.primitives import MassProperties, Primitive, mass_properties
 
@@ -218,17 +213,29 @@ class Humanoid:
                 matrices [23, 3, 3].
             transl: [3] SMPL translation, world (m).
         """
-        root_q = _quaternions(global_orient, 1)  # [1, 4] wxyz
-        local_q = quaternion_wxyz_to_xyzw(_quaternions(body_pose, NUM_SMPL_JOINTS - 1))  # [23, 4] xyzw
-        root = quaternion_to_matrix(root_q)[0].numpy()  # [3, 3]
+        quaternions = torch.cat([_quaternions(global_orient, 1), _quaternions(body_pose, NUM_SMPL_JOINTS - 1)])
+        self.set_pose_quaternions(quaternions.numpy(), transl)
+
+    def set_pose_quaternions(self, quaternions: np.ndarray, transl: np.ndarray | torch.Tensor) -> None:
+        """:meth:`set_pose` from unit quaternions, without any torch work.
+
+        For callers that convert whole sequences at once (one batched
+        conversion instead of one per frame).
+
+        Args:
+            quaternions: [24, 4] (w, x, y, z) world root rotation, then the
+                23 local joint rotations.
+            transl: [3] SMPL translation, world (m).
+        """
+        xyzw = np.asarray(quaternions, dtype=np.float64)[:, [1, 2, 3, 0]]  # PyBullet order
+        root = np.reshape(pb.getMatrixFromQuaternion(xyzw[0]), (3, 3))
         # SMPL rotates the body about the rest pelvis joint, then translates.
         pelvis = np.asarray(transl, dtype=np.float64).reshape(3) + self.rest_joints[0]
         cid = self.client_id
         pb.resetBasePositionAndOrientation(
-            self.body_uid, (pelvis + root @ self._base_com).tolist(),
-            quaternion_wxyz_to_xyzw(root_q)[0].tolist(), physicsClientId=cid)
+            self.body_uid, (pelvis + root @ self._base_com).tolist(), xyzw[0].tolist(), physicsClientId=cid)
         pb.resetJointStatesMultiDof(
-            self.body_uid, list(range(NUM_SMPL_JOINTS - 1)), local_q.tolist(), physicsClientId=cid)
+            self.body_uid, list(range(NUM_SMPL_JOINTS - 1)), xyzw[1:].tolist(), physicsClientId=cid)
 
     def link_world_transforms(self) -> np.ndarray:
         """Link (joint) frames as PyBullet has them, in SMPL joint order.
