@@ -140,6 +140,17 @@ def test_bad_inputs_raise_data_error(client: int) -> None:
         sim.capture(0.0, {}, {}, 0.0, [])
 
 
+def test_nothing_in_view_gives_an_empty_typed_frame() -> None:
+    cid = p.connect(p.DIRECT)  # no floor: the rays hit nothing
+    try:
+        frame = RadarSimulator(cid, RadarConfig(), _radar_pose(), seed=0).capture(0.5, {}, {}, DT, [])
+    finally:
+        p.disconnect(cid)
+    assert frame.t == 0.5 and len(frame) == 0
+    assert frame.points.shape == (0, 5) and frame.points.dtype == np.float32
+    assert frame.kind.dtype == np.int8 and frame.link.dtype == np.int16 and frame.true_position.shape == (0, 3)
+
+
 # -- rays ---------------------------------------------------------------------
 
 
