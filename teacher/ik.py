@@ -189,9 +189,9 @@ def _kabsch_root(rest: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     S = rest.transpose(1, 2) @ target  # [B, 3, 3], sum_c rest_c target_c^T
     U, sv, Vh = torch.linalg.svd(S)
     V = Vh.transpose(1, 2)
+    # Flip the least significant axis where V U^T would be a reflection.
     det = torch.linalg.det(V @ U.transpose(1, 2))
-    D = torch.ones_like(sv)
-    D = torch.cat([D[:, :2], det[:, None]], dim=1)  # [B, 3]
+    D = torch.cat([torch.ones_like(sv[:, :2]), det[:, None]], dim=1)  # [B, 3]
     rot = (V * D[:, None, :]) @ U.transpose(1, 2)
     # Rank < 2 leaves a rotation about the common line free.
     scale = torch.linalg.vector_norm(rest, dim=(1, 2)) * torch.linalg.vector_norm(target, dim=(1, 2))

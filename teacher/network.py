@@ -1,7 +1,7 @@
 """HybrIK's ResNet camera model (``Simple3DPoseBaseSMPLCam``) in plain torch.
 
-Layout and decoding follow the official implementation so its checkpoints
-load by name (see ``docs``/reference ``hybrik_smpl.md`` sections 1.2-1.6):
+Layout and decoding follow the official implementation (Jeff-sjtu/HybrIK,
+``simple3dposeSMPLWithCam.py``) so its checkpoints load by name:
 
 * ``preact``: ResNet backbone (torchvision names), stride 32;
 * ``deconv_layers``: 3 x [ConvTranspose2d(k4, s2, p1, no bias), BN, ReLU];
@@ -13,7 +13,8 @@ load by name (see ``docs``/reference ``hybrik_smpl.md`` sections 1.2-1.6):
   and ``decsigma`` (29), plus buffers ``init_shape`` and ``init_cam``.
 
 The network stops at camera-space joints; the analytic IK that turns them
-into SMPL rotations is :mod:`wavecap.teacher.ik` (HybrIK runs it inside
+into SMPL rotations is :mod:`wavecap.teacher.ik`, applied to this output by
+:func:`wavecap.teacher.pose.pose_from_output` (HybrIK runs it inside
 ``forward``; here the two stay separate so either can be used alone).
 
 The official configuration is a 256 x 256 crop, ResNet-34, a 64^3 volume,

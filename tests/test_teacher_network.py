@@ -8,6 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from wavecap.benchmarks.teacher import count_macs
 from wavecap.body import build_body_model
 from wavecap.geometry.camera import intrinsics_matrix, project_points
 from wavecap.geometry.rotations import axis_angle_to_matrix, random_rotation_matrix
@@ -58,8 +59,11 @@ def test_official_r34_forward_batch1():
     # the root sits f / (256 * 0.9) = 4.34 m (+ its own d) from the camera.
     torch.nn.init.zeros_(net.deccam.weight)
     torch.nn.init.zeros_(net.deccam.bias)
+    x = torch.randn(1, 3, 256, 256)
+    # The reference's census: ~8.2 GMAC for backbone + deconv + final layer.
+    assert count_macs(net, x) / 1e9 == pytest.approx(8.2, abs=0.05)
     with torch.inference_mode():
-        out = net(torch.randn(1, 3, 256, 256))
+        out = net(x)
     assert out.uvd.shape == (1, 29, 3) and out.xyz29.shape == (1, 29, 3)
     assert out.phi.shape == (1, 23, 2) and out.betas.shape == (1, 10)
     torch.testing.assert_close(out.cam, torch.tensor([[0.9, 0.0, 0.0]]))
@@ -215,3 +219,13 @@ def test_chunked_volume_decoding_equals_whole_batch(compact):
     for step in (29, 5):
         torch.testing.assert_close(results[step].uvd, results[4].uvd, atol=1e-6, rtol=0)
         torch.testing.assert_close(results[step].maxvals, results[4].maxvals, atol=1e-7, rtol=1e-5)
+
+
+def test_count_macs_of_known_layers():
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1),  # 8x8 out x 8 ch x 3 x 9 = 13824
+        torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1, bias=False),  # 8x8x8 in x 4 x 16 = 32768
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 16 * 16, 5),  # 1024 x 5 = 5120
+    )
+    assert count_macs(model, torch.zeros(1, 3, 8, 8)) == 13824 + 32768 + 5120

@@ -3,7 +3,8 @@
 Keys:
     teacher.ik_frames_per_s: frames/s of the adaptive IK (rest skeleton from
         betas included), float32, ``teacher_bench.ik_batch`` frames per call.
-    teacher.ik_frames_per_s_1thread: the same on one thread.
+    teacher.ik_frames_per_cpu_s: the same per CPU-second on one thread
+        (robust to other load on the machine; see _ik_figures).
     teacher.ik_max_error_m: max |joint difference| in metres of
         FK -> twist extraction -> IK -> FK on random poses, in
         ``teacher.ik_error_dtype`` (float64), both IK variants.
@@ -18,11 +19,15 @@ Keys:
     teacher.matmul_gmac_per_s: a large fp32 matmul's rate in the same run.
     teacher.r34_efficiency: r34_gmac_per_s / matmul_gmac_per_s.
     teacher.r34_ms_per_crop: forward wall time per crop at that batch.
+    teacher.r34_efficiency_1thread_cpu: the same ratio on one thread in CPU
+        time (robust to other load on a shared machine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -70,13 +75,24 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     return total
 
 
-def _best_seconds(fn: Any, repeats: int) -> float:
+def _best_seconds(fn: Any, repeats: int, clock: Any = time.perf_counter) -> float:
     best = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return best
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run a block with one intra-op thread (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _ik_figures(cfg: Any) -> dict[str, float | int | str]:
@@ -89,14 +105,13 @@ def _ik_figures(cfg: Any) -> dict[str, float | int | str]:
         phi = twist_angles(rot, betas, body)
         inverse_kinematics(joints, phi, betas, body)  # warm-up
         seconds = _best_seconds(lambda: inverse_kinematics(joints, phi, betas, body), int(bench.ik_repeats))
-        # One thread as a peer figure: on a busy shared machine, OpenMP's
-        # two-thread barriers can cost more than the second core gives.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            one_thread = _best_seconds(lambda: inverse_kinematics(joints, phi, betas, body), int(bench.ik_repeats))
-        finally:
-            torch.set_num_threads(threads)
+        # Peer figure in CPU time on one thread: other processes on a shared
+        # machine barely change it, while they can slow OpenMP's two-thread
+        # barriers many-fold. Two idle cores do at least this well.
+        with _one_thread():
+            cpu_seconds = _best_seconds(
+                lambda: inverse_kinematics(joints, phi, betas, body), int(bench.ik_repeats), time.process_time
+            )
 
         body64 = body.double()
         rot, betas, joints = _random_fk(body64, int(bench.ik_check_frames), generator, torch.float64)
@@ -111,7 +126,7 @@ def _ik_figures(cfg: Any) -> dict[str, float | int | str]:
     return {
         "teacher.ik_batch": batch,
         "teacher.ik_frames_per_s": batch / seconds,
-        "teacher.ik_frames_per_s_1thread": batch / one_thread,
+        "teacher.ik_frames_per_cpu_s": batch / cpu_seconds,
         "teacher.ik_max_error_m": joint_error,
         "teacher.ik_max_rotation_error_rad": rotation_error,
         "teacher.ik_error_dtype": "float64",
@@ -128,15 +143,18 @@ def _r34_figures(cfg: Any) -> dict[str, float | int]:
     fast = fuse_for_inference(net).to(memory_format=torch.channels_last)
     images = torch.randn(batch, 3, size, size).contiguous(memory_format=torch.channels_last)
     n = int(bench.matmul_size)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
     r34_s = matmul_s = float("inf")
     with torch.inference_mode():
         fast(images)  # warm-up (oneDNN primitive creation)
-        a @ b
+        torch.mm(a, b, out=c)  # into a preallocated output: no page faults in the timing
         # Interleaved, best of each: a shared machine slows both alike.
         for _ in range(int(bench.r34_repeats)):
             r34_s = min(r34_s, _best_seconds(lambda: fast(images), 1))
-            matmul_s = min(matmul_s, _best_seconds(lambda: a @ b, int(bench.matmul_repeats)))
+            matmul_s = min(matmul_s, _best_seconds(lambda: torch.mm(a, b, out=c), int(bench.matmul_repeats)))
+        with _one_thread():
+            r34_cpu = _best_seconds(lambda: fast(images), 2, time.process_time)  # the first re-plans oneDNN
+            matmul_cpu = _best_seconds(lambda: torch.mm(a, b, out=c), int(bench.matmul_repeats), time.process_time)
     r34_rate = macs * batch / r34_s
     matmul_rate = n**3 / matmul_s
     return {
@@ -146,6 +164,7 @@ def _r34_figures(cfg: Any) -> dict[str, float | int]:
         "teacher.r34_gmac_per_s": r34_rate / 1e9,
         "teacher.matmul_gmac_per_s": matmul_rate / 1e9,
         "teacher.r34_efficiency": r34_rate / matmul_rate,
+        "teacher.r34_efficiency_1thread_cpu": (macs * batch / r34_cpu) / (n**3 / matmul_cpu),
     }
 
 
