@@ -52,11 +52,7 @@ def smootherstep(u: np.ndarray | float) -> np.ndarray:
 
 
 def window(phase: np.ndarray, start: float, stop: float) -> np.ndarray:
-    """Position in [0, 1] inside the phase window [start, stop), else NaN-free 0/1.
-
-    Returns (phase - start) / (stop - start) clipped to [0, 1], so a ramp
-    evaluated on it is 0 before the window and 1 after.
-    """
+    """Progress through the phase window [start, stop]: 0 before, 1 after, linear inside."""
     return np.clip((np.asarray(phase) - start) / (stop - start), 0.0, 1.0)
 
 
@@ -81,7 +77,7 @@ def smooth_noise(rng: np.random.Generator, t: np.ndarray, max_hz: float = 0.5, t
         terms: number of sinusoids.
 
     Returns:
-        [T] values with RMS 1/sqrt(2) * sqrt(sum a_i^2) ~ 0.7, |value| <= 1.
+        [T] values in [-1, 1] (weights sum to 1).
     """
     freqs = rng.uniform(max_hz / 5.0, max_hz, terms)
     phases = rng.uniform(0.0, 2.0 * np.pi, terms)

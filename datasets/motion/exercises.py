@@ -46,7 +46,7 @@ def _step_bumps(u: np.ndarray) -> np.ndarray:
 
 
 def squat(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
-    """Body-weight squats (~3.2 s per rep): thighs to ~80 deg below... knees ~115 deg at amplitude 1."""
+    """Body-weight squats (~3.2 s per rep); at amplitude 1 the knees bend ~115 deg, the pelvis drops ~45 cm."""
     amp = amplitude * style.amplitude
     _, u = _reps(t, style, speed, 3.2)
     depth = key_track(u, [(0.0, 0.0), (0.1, 0.0), (0.45, 1.0), (0.55, 1.0), (0.9, 0.0), (1.0, 0.0)])
@@ -55,15 +55,15 @@ def squat(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
     knee = knee + _rad(3.0)
     set_pelvis(plan, tilt=tilt)
     for side in ("left", "right"):
-        set_leg(plan, side, flexion=hip, knee=knee, dorsi=knee + tilt - hip, abduction=_rad(6.0) * depth, twist=0.0)
+        set_leg(plan, side, flexion=hip, knee=knee, dorsi=knee + tilt - hip, abduction=_rad(6.0) * depth)
     reach = _rad(80.0 * amp) * depth  # arms forward for balance
     relaxed_upper_body(plan, t, style, swing=(reach, reach), trunk_flexion=_rad(25.0 * amp) * depth,
                        head_pitch=-_rad(35.0 * amp) * depth)
     return plan
 
 
-def _lunge_left(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
-    """Forward lunges stepping out with the left leg (~4 s per rep)."""
+def lunge_left(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
+    """Forward lunges, left leg in front (~4 s per rep); the pelvis drops ~35 cm at amplitude 1."""
     amp = amplitude * style.amplitude
     _, u = _reps(t, style, speed, 4.0)
     plan = Plan.standing(len(t))
@@ -84,14 +84,9 @@ def _lunge_left(t: np.ndarray, style: Style, speed: float, amplitude: float) -> 
     return plan
 
 
-def lunge_left(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
-    """Forward lunges, left leg in front; the pelvis drops ~30 cm at amplitude 1."""
-    return _lunge_left(t, style, speed, amplitude)
-
-
 def lunge_right(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:
     """Forward lunges, right leg in front (mirror image of :func:`lunge_left`)."""
-    return _lunge_left(t, style, speed, amplitude).mirrored()
+    return lunge_left(t, style, speed, amplitude).mirrored()
 
 
 def side_lunge(t: np.ndarray, style: Style, speed: float, amplitude: float) -> Plan:

@@ -16,7 +16,7 @@ import torch
 from wavecap.body import FOOT_VERTEX_IDS, BodyModel
 from wavecap.datasets.motion.angles import J
 from wavecap.datasets.motion.motion import FOOT_POINT_NAMES, Motion
-from wavecap.geometry import matrix_to_axis_angle, world_from_smpl
+from wavecap.geometry import world_from_smpl
 
 # Per foot: the joints whose vertices form the foot (ankle segment + toes).
 FOOT_JOINTS: dict[str, tuple[int, int]] = {
@@ -77,6 +77,7 @@ class FootSkin:
 
     @property
     def dtype(self) -> torch.dtype:
+        """Floating dtype of the body model (and of every result)."""
         return self._shaped.dtype
 
     def rest_rotations(self) -> torch.Tensor:
@@ -127,8 +128,3 @@ def foot_points(motion: Motion, model: BodyModel) -> np.ndarray:
     rot = torch.from_numpy(motion.rotations())
     transl = torch.from_numpy(motion.transl)
     return skin(rot, transl).points.detach().cpu().double().numpy()
-
-
-def root_axis_angle(rot: torch.Tensor) -> torch.Tensor:
-    """[B, 3] axis-angle of the root rotations in ``rot`` [B, 24, 3, 3]."""
-    return matrix_to_axis_angle(rot[:, 0])

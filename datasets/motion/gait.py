@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavecap.datasets.motion.curves import bump, periodic_curve, periodic_monotone_curve, window
-from wavecap.datasets.motion.grounding import _bridge, _lerp, stance_intervals
+from wavecap.datasets.motion.intervals import bridge, runs
 from wavecap.datasets.motion.plan import Plan, relaxed_upper_body, set_leg, set_pelvis
 from wavecap.datasets.motion.style import Style
 
@@ -28,24 +28,25 @@ MARCH_DUTY = 0.62
 
 # Gait joint angles in degrees against the cycle (0 = heel strike). The key
 # values start from textbook sagittal gait curves; the stance-phase keys were
-# then tuned numerically so the pelvis moves at a near-constant speed (within
-# about +-5 % over the stride, as an inverted pendulum with a soft knee does).
+# then tuned numerically (Nelder-Mead on the grounded result) so the pelvis
+# moves at a near-constant speed (within about +-10 % over the stride) and the
+# two legs agree in double support (no knee snapping straight at toe-off).
 # The ankle follows from the foot: its pitch (toes up > 0) is designed
 # instead, flat from loading response to heel rise so the planted foot does
 # not rock.
-_HIP = periodic_curve([(0.0, 25.0), (0.1, 24.7), (0.3, 3.2), (0.5, -12.1), (0.6, -6.0), (0.75, 18.0), (0.87, 27.0)])
-_KNEE = periodic_curve([(0.0, 3.0), (0.12, 13.9), (0.3, 8.1), (0.42, 5.0), (0.5, 12.7), (0.6, 38.0),
+_HIP = periodic_curve([(0.0, 25.0), (0.1, 23.1), (0.3, 3.8), (0.5, -12.9), (0.6, -6.0), (0.75, 18.0), (0.87, 27.0)])
+_KNEE = periodic_curve([(0.0, 3.0), (0.12, 11.1), (0.3, 9.9), (0.42, 5.0), (0.5, 9.9), (0.6, 31.1),
                         (0.72, 60.0), (0.85, 30.0), (0.95, 4.0)])
-_FOOT_PITCH = periodic_monotone_curve([(0.0, 20.0), (0.1, 0.0), (0.4, 0.0), (0.5, -2.6), (0.6, -30.0),
+_FOOT_PITCH = periodic_monotone_curve([(0.0, 20.0), (0.1, 0.0), (0.4, 0.0), (0.5, -11.9), (0.6, -49.5),
                                        (0.68, -55.0), (0.8, -20.0), (0.9, 14.0), (0.96, 20.0)])
 
 
 def _foot_yaw_twist(t: np.ndarray, heading: np.ndarray, pelvis_yaw: np.ndarray, stance: np.ndarray) -> np.ndarray:
     """[T] hip twist that holds a foot's yaw during stance at the heading of mid-stance."""
     yaw = heading.copy()
-    for first, last in stance_intervals(stance):
+    for first, last in runs(stance):
         yaw[first: last + 1] = heading[(first + last) // 2]
-    yaw = _bridge(yaw[:, None], stance, _lerp)[:, 0]
+    yaw = bridge(yaw[:, None], stance)[:, 0]
     return yaw - heading - pelvis_yaw
 
 

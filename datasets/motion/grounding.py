@@ -20,8 +20,10 @@ motion in four steps:
 4. **Foot lock.** Whatever the plan's two legs disagree about (double
    support) is removed by leg IK: each stance foot is put at its no-slip,
    on-the-floor position; the correction is blended smoothly through swing.
-   Where a planted leg is too short for that, the root is lowered smoothly
-   and the IK solved again.
+   Where a leg is too short for that (planted, or swinging down towards its
+   locked position), the root is lowered smoothly and the IK solved again;
+   where a knee would come within ``KNEE_CLEARANCE_M`` of the floor (a deep
+   lunge), the root is raised instead.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from wavecap.datasets.motion.angles import J
 from wavecap.datasets.motion.curves import smoothstep
 from wavecap.datasets.motion.feet import FootSkin, FootState
+from wavecap.datasets.motion.intervals import bridge, runs
 from wavecap.datasets.motion.leg_ik import solve_leg
 from wavecap.geometry import matrix_to_quaternion, quaternion_to_matrix, slerp, world_from_smpl
 
@@ -45,9 +48,11 @@ ANKLES = {"left": J["left_ankle"], "right": J["right_ankle"]}
 CONTACT_TOLERANCE_M = 0.01
 # Time over which a foot takes over (or hands back) carrying the root.
 SUPPORT_RAMP_S = 0.13
-# A stance foot may miss its floor position by this much before the root is lowered.
+# A leg may miss its IK target by this much before the root is lowered.
 REACH_TOLERANCE_M = 1e-4
-MAX_LOWERINGS = 3
+# Lowest a knee joint may come (its surface is ~4-5 cm below it when kneeling).
+KNEE_CLEARANCE_M = 0.07
+MAX_ADJUSTMENTS = 4
 
 
 @dataclass
@@ -68,39 +73,7 @@ class Grounded:
     ik_miss: np.ndarray
 
 
-def stance_intervals(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of True in ``mask`` [T] as inclusive (first, last) frame pairs."""
-    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
-
-
-def _bridge(values: np.ndarray, mask: np.ndarray, blend) -> np.ndarray:
-    """Fill frames outside ``mask`` from the neighbouring stance values.
-
-    Between two stance runs the value goes from the last frame of one to the
-    first of the next with ``blend(a, b, w)`` at smoothstep weights w; before
-    the first and after the last run it is held. No stance at all: unchanged.
-    """
-    runs = stance_intervals(mask)
-    if not runs:
-        return values
-    out = values.copy()
-    out[: runs[0][0]] = values[runs[0][0]]
-    out[runs[-1][1] + 1:] = values[runs[-1][1]]
-    for (_, last), (first, _) in zip(runs[:-1], runs[1:]):
-        gap = np.arange(last + 1, first)
-        if gap.size:
-            w = smoothstep((gap - last) / (first - last))
-            out[gap] = blend(values[last], values[first], w)
-    return out
-
-
-def _lerp(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return a + (b - a) * w[:, None]
-
-
-def _slerp_quat(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _slerp_quaternions(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
     qa = torch.from_numpy(np.array(np.broadcast_to(a, w.shape + a.shape)))
     qb = torch.from_numpy(np.array(np.broadcast_to(b, w.shape + b.shape)))
     return slerp(qa, qb, torch.from_numpy(w)).numpy()
@@ -119,7 +92,7 @@ def _flat_foot_targets(foot_rot: np.ndarray, stance: np.ndarray) -> np.ndarray:
     pitch = -np.arcsin(np.clip(forward[:, 2], -1.0, 1.0))
     yaw = np.arctan2(forward[:, 0], -forward[:, 1])
     frozen = yaw.copy()
-    for first, last in stance_intervals(stance):
+    for first, last in runs(stance):
         frozen[first: last + 1] = yaw[first]
     cy, sy, cp, sp = np.cos(frozen), np.sin(frozen), np.cos(pitch), np.sin(pitch)
     zeros, ones = np.zeros_like(cy), np.ones_like(cy)
@@ -127,7 +100,7 @@ def _flat_foot_targets(foot_rot: np.ndarray, stance: np.ndarray) -> np.ndarray:
     rx = np.stack([ones, zeros, zeros, zeros, cp, -sp, zeros, sp, cp], -1).reshape(-1, 3, 3)
     target = rz @ rx @ r_wfs
     q = matrix_to_quaternion(torch.from_numpy(target @ np.swapaxes(foot_rot, -1, -2))).numpy()  # [T, 4]
-    q = _bridge(q, stance, _slerp_quat)
+    q = bridge(q, stance, _slerp_quaternions)
     return quaternion_to_matrix(torch.from_numpy(q)).numpy()
 
 
@@ -156,7 +129,7 @@ def _support_weights(stance: np.ndarray, ramp_frames: float) -> np.ndarray:
     raw = np.zeros(stance.shape)
     t = np.arange(frames)
     for foot in range(stance.shape[1]):
-        for first, last in stance_intervals(stance[:, foot]):
+        for first, last in runs(stance[:, foot]):
             run = t[first: last + 1]
             ease_in = 1.0 if first == 0 else smoothstep((run - first + 1) / ramp_frames)
             ease_out = 1.0 if last == frames - 1 else smoothstep((last - run + 1) / ramp_frames)
@@ -201,10 +174,10 @@ def _foot_offsets(world_soles: np.ndarray, stance: np.ndarray) -> np.ndarray:
     _, lowest = _lowest(world_soles)
     slip = _contact_slip(world_soles)
     offset = np.zeros((stance.shape[0], 3))
-    for first, last in stance_intervals(stance):
+    for first, last in runs(stance):
         offset[first + 1: last + 1, :2] = -np.cumsum(slip[first + 1: last + 1], axis=0)
         offset[first: last + 1, 2] = -lowest[first: last + 1]
-    offset = _bridge(offset, stance, _lerp)
+    offset = bridge(offset, stance)
     # A swinging foot may skim the floor but never goes through it.
     offset[~stance, 2] = np.maximum(offset[~stance, 2], -lowest[~stance])
     return offset
@@ -270,16 +243,20 @@ def ground(
     pelvis_rest = skin.rest_joints[0].double().numpy()
     transl = path + np.array([start_xy[0] - pelvis_rest[0], start_xy[1] - pelvis_rest[1], 0.0])
     # Where a leg cannot reach its target (planted, or on its way down to
-    # it), lower the root smoothly and solve again.
-    for _ in range(MAX_LOWERINGS + 1):
+    # it), lower the root smoothly; where a knee would touch the floor (deep
+    # lunges), raise it; then solve again.
+    window = 2 * int(np.ceil(ramp)) + 1
+    for _ in range(MAX_ADJUSTMENTS + 1):
         local, miss = _lock_feet(skin, rot_t, plan, soles, level, foot_rot, stance, transl)
+        final = skin(local, torch.from_numpy(transl).to(skin.dtype))
         short = miss.max(axis=1)  # [T]
-        if short.max() < REACH_TOLERANCE_M:
+        knees = final.joints[:, [J["left_knee"], J["right_knee"]], 2].double().numpy().min(axis=1)
+        low = np.maximum(KNEE_CLEARANCE_M - knees, 0.0)  # [T]
+        if short.max() < REACH_TOLERANCE_M and low.max() < REACH_TOLERANCE_M:
             break
-        widened = maximum_filter1d(short, size=2 * int(np.ceil(ramp)) + 1)
-        transl[:, 2] -= 1.5 * gaussian_filter1d(widened, sigma=ramp / 2)
+        change = maximum_filter1d(low, size=window) - maximum_filter1d(short, size=window)
+        transl[:, 2] += 1.5 * gaussian_filter1d(change, sigma=ramp / 2)
 
-    final = skin(local, torch.from_numpy(transl).to(skin.dtype))
     heights = final.points[..., 2].double().numpy()  # [T, 4]
     near = heights < skin.point_rest_height + CONTACT_TOLERANCE_M
     contacts = near & np.repeat(stance, 2, axis=1)

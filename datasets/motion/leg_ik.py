@@ -45,8 +45,8 @@ def solve_leg(
     """Bend the knee and swing the hip so the ankle reaches ``ankle_target``.
 
     The knee only flexes about its own hinge (the thigh's x axis), choosing
-    the smaller of the two solutions; a target out of reach gets as close as
-    the knee allows (straight or fully bent). The thigh is swung by the
+    the smaller of the two solutions, and never hyperextends; a target out of
+    reach gets as close as the knee allows (straight or fully bent). The thigh is swung by the
     shortest rotation about the hip, and the ankle's local rotation is set so
     the foot (ankle joint frame) has the orientation ``foot_target``.
 
@@ -82,11 +82,13 @@ def solve_leg(
     spread = torch.acos((f / rho).clamp(-1.0, 1.0))
     candidates = torch.stack([phi + spread, phi - spread], dim=-1)
     candidates = torch.remainder(candidates + torch.pi, 2 * torch.pi) - torch.pi  # wrap to [-pi, pi)
-    # Of the two solutions take the smaller change that does not hyperextend
-    # the knee (flexion about +x stays above -5 deg).
+    # Of the two solutions take the smaller change; the knee never
+    # hyperextends (flexion about +x stays >= 0): a target that needs it is
+    # out of reach, and the leg stops straight.
     flexion = torch.atan2(local[:, knee, 2, 1], local[:, knee, 1, 1])  # [B]
-    cost = candidates.abs() + 10.0 * (flexion[:, None] + candidates < -0.09)
+    cost = candidates.abs() + 10.0 * (flexion[:, None] + candidates < 0)
     delta = candidates.gather(-1, cost.argmin(-1, keepdim=True)).squeeze(-1)  # [B]
+    delta = torch.maximum(delta, -flexion)
     bend = _rotate_about(axis, delta)  # [B, 3, 3] world rotation of the shank about the knee
     A_bent = K + torch.einsum("bxy,by->bx", bend, shank)
     swing = _shortest_rotation(A_bent - H, ankle_target - H)  # [B, 3, 3]

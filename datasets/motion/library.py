@@ -23,7 +23,7 @@ from wavecap.datasets.motion import exercises, gait
 from wavecap.datasets.motion.angles import rot_z
 from wavecap.datasets.motion.curves import smootherstep
 from wavecap.datasets.motion.feet import FootSkin
-from wavecap.datasets.motion.grounding import ground
+from wavecap.datasets.motion.grounding import Grounded, ground
 from wavecap.datasets.motion.motion import NUM_BETAS, Motion
 from wavecap.datasets.motion.plan import Plan
 from wavecap.datasets.motion.style import Style
@@ -45,6 +45,12 @@ def _walk_in_place(t, style, speed, amplitude):
     return gait.march(t, style, speed, amplitude, np.zeros_like(t))
 
 
+def _walk_path(t, style, speed, amplitude, curvature, distance=None):
+    # The heading turns with the distance walked, known after a straight pass.
+    heading = np.zeros_like(t) if distance is None else curvature * distance
+    return gait.walk(t, style, speed, amplitude, heading)
+
+
 def _turn(t, style, speed, amplitude, turn_angle):
     # The heading eases in and out over the whole motion (C2, no jerk at the ends).
     heading = turn_angle * smootherstep(t / max(t[-1], 1e-9))
@@ -53,7 +59,7 @@ def _turn(t, style, speed, amplitude, turn_angle):
 
 MOVEMENTS: dict[str, Movement] = {
     "walk_in_place": Movement(_walk_in_place, description="marching on the spot"),
-    "walk_path": Movement(gait.walk, {"curvature": 0.0},
+    "walk_path": Movement(_walk_path, {"curvature": 0.0},
                           description="walking forward; curvature (1/m, > 0 turns left) bends the path into an arc"),
     "turn": Movement(_turn, {"turn_angle": math.pi},
                      description="stepping round on the spot by turn_angle (rad, > 0 counter-clockwise)"),
@@ -74,7 +80,8 @@ def standin_model() -> BodyModel:
     return build_body_model("stand-in").double()
 
 
-def _ground_plan(plan: Plan, skin: FootSkin, fps: float, facing: float, start_xy: tuple[float, float]):
+def _ground_plan(plan: Plan, skin: FootSkin, fps: float, facing: float, start_xy: tuple[float, float]) -> Grounded:
+    """Turn the plan's pelvis into the world (facing + heading) and ground it."""
     rot = plan.rot.copy()
     world = world_from_smpl(torch.float64).numpy()
     rot[:, 0] = rot_z(facing + math.pi / 2 + plan.heading) @ world @ plan.rot[:, 0]
@@ -120,32 +127,33 @@ def generate(
     Raises:
         KeyError: unknown movement name.
         TypeError: an option the movement does not take.
+        ValueError: non-positive duration, rate or speed, or betas not [10].
     """
     if name not in MOVEMENTS:
         raise KeyError(f"unknown movement '{name}' (known: {', '.join(MOVEMENTS)})")
     unknown = set(options) - set(MOVEMENTS[name].options)
     if unknown:
         raise TypeError(f"movement '{name}' takes no option(s) {sorted(unknown)}")
+    if not (seconds > 0 and fps > 0 and speed > 0 and amplitude >= 0):
+        raise ValueError(f"need seconds, fps, speed > 0 and amplitude >= 0 (got {seconds}, {fps}, {speed}, {amplitude})")
     options = {**MOVEMENTS[name].options, **options}
     frames = max(2, int(round(seconds * fps)))
     t = np.arange(frames, dtype=np.float64) / fps
     betas = np.zeros(NUM_BETAS) if betas is None else np.asarray(betas, dtype=np.float64)
+    if betas.shape != (NUM_BETAS,):
+        raise ValueError(f"betas must have shape ({NUM_BETAS},), got {betas.shape}")
     model = standin_model() if model is None else model
     skin = FootSkin(model, betas)
     style = Style.sample(seed)
 
-    if name == "walk_path":
-        plan = gait.walk(t, style, speed, amplitude, np.zeros(frames))
-        curvature = float(options["curvature"])
-        if curvature != 0.0:
-            # The heading turns with the distance walked: walk straight once to
-            # measure it, then walk again along the arc.
-            straight = _ground_plan(plan, skin, fps, facing, start_xy)
-            step = np.linalg.norm(np.diff(straight.transl[:, :2], axis=0), axis=1)
-            distance = np.concatenate([[0.0], np.cumsum(step)])
-            plan = gait.walk(t, style, speed, amplitude, curvature * distance)
-    else:
-        plan = MOVEMENTS[name].planner(t, style, speed, amplitude, **options)
+    movement = MOVEMENTS[name]
+    plan = movement.planner(t, style, speed, amplitude, **options)
+    if name == "walk_path" and options["curvature"] != 0.0:
+        # Walk straight once to measure the distance walked, then along the arc.
+        straight = _ground_plan(plan, skin, fps, facing, start_xy)
+        step = np.linalg.norm(np.diff(straight.transl[:, :2], axis=0), axis=1)
+        distance = np.concatenate([[0.0], np.cumsum(step)])
+        plan = movement.planner(t, style, speed, amplitude, distance=distance, **options)
     grounded = _ground_plan(plan, skin, fps, facing, start_xy)
     aa = matrix_to_axis_angle(torch.from_numpy(grounded.rot)).numpy()  # [T, 24, 3]
     return Motion(

@@ -62,10 +62,10 @@ def set_leg(plan: Plan, side: str, flexion: Angle = 0.0, knee: Angle = 0.0, dors
             abduction: Angle = 0.0, twist: Angle = 0.0, toe: Angle = 0.0) -> None:
     """One leg: hip flexion/abduction/twist, knee flexion, ankle dorsiflexion, toe extension.
 
-    The ankle also gets the opposite of the abduction about the forward axis,
-    so an abducted leg keeps its sole parallel to the floor. ``twist`` turns
-    the whole leg about the vertical through the hip (toes out for > 0 on
-    the left... counter-clockwise seen from above on either side).
+    ``twist`` turns the whole leg about the vertical through the hip
+    (counter-clockwise seen from above, on either side). The ankle also gets
+    the opposite of the abduction about the forward axis, so an abducted leg
+    keeps its sole parallel to the floor.
     """
     sign = 1.0 if side == "left" else -1.0
     hip, knee_j, ankle, foot = (J[f"{side}_{name}"] for name in ("hip", "knee", "ankle", "foot"))

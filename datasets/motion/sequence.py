@@ -119,9 +119,9 @@ def sequence(motions: list[Motion], blend_seconds: float = 0.5, model: BodyModel
         if overlap:
             new_rot[:overlap] = _slerp_rotations(rot[at:], new_rot[:overlap], weight[:overlap])
         new_transl = path - pelvis_rest
-        new_contacts, new_segment = None, motion.segment if motion.segment is not None else np.full(len(motion), motion.name)
-        new_segment = np.concatenate([np.where(weight[:overlap] < 0.5, segment[at:], new_segment[:overlap]),
-                                      new_segment[overlap:]])
+        labels = motion.segment if motion.segment is not None else np.full(len(motion), motion.name)
+        labels = np.concatenate([np.where(weight[:overlap] < 0.5, segment[at:], labels[:overlap]), labels[overlap:]])
+        new_contacts = None
         if motion.contacts is not None and contacts is not None:
             planted = motion.contacts.copy()
             planted[:overlap] &= contacts[at:]
@@ -139,7 +139,7 @@ def sequence(motions: list[Motion], blend_seconds: float = 0.5, model: BodyModel
         rot = np.concatenate([rot[:at], new_rot])
         transl = np.concatenate([transl[:at], new_transl])
         contacts = None if new_contacts is None else np.concatenate([contacts[:at], new_contacts])
-        segment = np.concatenate([np.asarray(segment, dtype=str)[:at], new_segment])
+        segment = np.concatenate([np.asarray(segment, dtype=str)[:at], labels])
 
     aa = matrix_to_axis_angle(torch.from_numpy(rot)).numpy()  # [T, 24, 3]
     return Motion(
