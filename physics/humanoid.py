@@ -35,7 +35,7 @@ from wavecap.body import BodyModel
 from wavecap.body.skeleton import NUM_SMPL_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from wavecap.geometry.rotations import axis_angle_to_quaternion, matrix_to_quaternion, quaternion_wxyz_to_xyzw
 from wavecap.physics.body_shapes import fit_link_shapes, link_color
-from wavecap.physics.primitives import MassProperties, Primitive, mass_properties
+from wavecap.physics.primitives import MassProperties, Primitive, inertia_box, mass_properties
 
 _GEOM = {"sphere": pb.GEOM_SPHERE, "capsule": pb.GEOM_CAPSULE, "cylinder": pb.GEOM_CYLINDER, "box": pb.GEOM_BOX}
 
@@ -53,6 +53,11 @@ class HumanoidConfig:
             its ancestors; off by default because neighbouring primitives
             overlap at the joints and would push each other apart.
         visual: create coloured visual shapes (needed for rendering).
+        collision: collision geometry: ``"fitted"`` uses the mesh-fitted
+            primitives; ``"inertia_boxes"`` one box per link with the link's
+            mass and inertia (:func:`~wavecap.physics.primitives.inertia_box`),
+            needed for PyBullet's stable PD (visuals stay fitted; mass and
+            inertia come from the fitted primitives either way).
     """
 
     density: float = 1000.0
@@ -61,6 +66,7 @@ class HumanoidConfig:
     self_collision: bool = True
     collide_with_parents: bool = False
     visual: bool = True
+    collision: str = "fitted"
 
 
 def _quat_xyzw(R: np.ndarray) -> list[float]:
@@ -93,6 +99,8 @@ class Humanoid:
         joint_to_link: PyBullet link index of each SMPL joint (-1 = base).
         rest_joints: [24, 3] rest joints for the betas, SMPL canonical (m).
         shapes: per SMPL joint, the primitives of its link (link frame).
+        collision_shapes: per SMPL joint, the link's collision primitives
+            (``shapes`` or their inertia boxes, see ``HumanoidConfig.collision``).
         mass_properties: per SMPL joint, the link's mass properties.
     """
 
@@ -115,6 +123,12 @@ class Humanoid:
         weights = body_model.smpl.lbs_weights.double().numpy()  # [V, 24]
         self.shapes = fit_link_shapes(rest_vertices, self.rest_joints, weights)
         self.mass_properties = [mass_properties(p, self.config.density) for p in self.shapes]
+        if self.config.collision == "fitted":
+            self.collision_shapes = self.shapes
+        elif self.config.collision == "inertia_boxes":
+            self.collision_shapes = [[inertia_box(m)] for m in self.mass_properties]
+        else:
+            raise ValueError(f"unknown collision geometry {self.config.collision!r} (fitted, inertia_boxes)")
         self.joint_to_link = tuple(j - 1 for j in range(NUM_SMPL_JOINTS))
         self.body_uid = self._create()
         self._configure_dynamics()
@@ -144,13 +158,14 @@ class Humanoid:
         cid = self.client_id
         collision, visual = [], []
         for joint, primitives in enumerate(self.shapes):
-            arrays = self._shape_arrays(primitives)
-            positions = [p.position.tolist() for p in primitives]
-            orientations = [_quat_xyzw(p.rotation) for p in primitives]
+            colliders = self.collision_shapes[joint]
             collision.append(pb.createCollisionShapeArray(
-                **arrays, collisionFramePositions=positions, collisionFrameOrientations=orientations,
-                physicsClientId=cid))
+                **self._shape_arrays(colliders), collisionFramePositions=[p.position.tolist() for p in colliders],
+                collisionFrameOrientations=[_quat_xyzw(p.rotation) for p in colliders], physicsClientId=cid))
             if self.config.visual:
+                arrays = self._shape_arrays(primitives)
+                positions = [p.position.tolist() for p in primitives]
+                orientations = [_quat_xyzw(p.rotation) for p in primitives]
                 visual.append(pb.createVisualShapeArray(
                     **arrays, visualFramePositions=positions, visualFrameOrientations=orientations,
                     rgbaColors=[list(link_color(joint))] * len(primitives), physicsClientId=cid))

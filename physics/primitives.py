@@ -115,3 +115,26 @@ def mass_properties(primitives: list[Primitive], density: float) -> MassProperti
         inertia += m * (p.rotation @ p.unit_inertia() @ p.rotation.T)
         inertia += m * (np.dot(d, d) * np.eye(3) - np.outer(d, d))  # parallel axis
     return MassProperties(mass, com, inertia)
+
+
+def inertia_box(props: MassProperties) -> Primitive:
+    """The box, centred on the centre of mass, with a link's mass and diagonal inertia.
+
+    PyBullet's ``STABLE_PD_CONTROL`` plugin rebuilds the body's dynamics from
+    each link's first collision shape, ignoring that shape's offset (it puts
+    the shape's centre at the centre of mass). A single box of these sizes
+    makes the plugin's model equal to the simulated one, which is what keeps
+    stable PD stable (``pybullet_physics.md`` section 4.2).
+
+    Args:
+        props: the link's mass properties (inertia along the link axes).
+
+    Returns:
+        An axis-aligned box in the link frame; a solid box of mass
+        ``props.mass`` has the diagonal of ``props.inertia``.
+    """
+    inertia = np.diag(props.inertia) / props.mass  # [3] per kilogram
+    # Box: I_x = (l_y^2 + l_z^2) / 12, ...; solve for the squared side lengths.
+    sides_sq = 6.0 * (inertia.sum() - 2.0 * inertia)  # [3]
+    half = 0.5 * np.sqrt(np.maximum(sides_sq, 1e-8))
+    return Primitive("box", tuple(float(h) for h in half), props.com.copy(), np.eye(3))
