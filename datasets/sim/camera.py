@@ -59,7 +59,7 @@ class CameraConfig:
     cx: float | None = None
     cy: float | None = None
     hfov_deg: float = 70.0
-    eye: tuple[float, float, float] = (0.35, -0.3, 1.2)
+    eye: tuple[float, float, float] = (1.1, -0.3, 1.5)
     target: tuple[float, float, float] = (0.0, 2.6, 0.9)
     near: float = 0.05
     far: float = 20.0
