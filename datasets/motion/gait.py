@@ -41,7 +41,7 @@ _FOOT_PITCH = periodic_monotone_curve([(0.0, 20.0), (0.1, 0.0), (0.4, 0.0), (0.5
                                        (0.68, -55.0), (0.8, -20.0), (0.9, 14.0), (0.96, 20.0)])
 
 
-def _foot_yaw_twist(t: np.ndarray, heading: np.ndarray, pelvis_yaw: np.ndarray, stance: np.ndarray) -> np.ndarray:
+def _foot_yaw_twist(heading: np.ndarray, pelvis_yaw: np.ndarray, stance: np.ndarray) -> np.ndarray:
     """[T] hip twist that holds a foot's yaw during stance at the heading of mid-stance."""
     yaw = heading.copy()
     for first, last in runs(stance):
@@ -81,7 +81,8 @@ def walk(t: np.ndarray, style: Style, speed: float, amplitude: float, heading: n
         dorsi = pitch_up - hip + tilt + knee
         # Toes stay flat on the floor while the heel rises (push-off), then relax in swing.
         toe = np.clip(-pitch_up, 0.0, np.deg2rad(45.0)) * (1.0 - window(c, 0.62, 0.7))
-        twist = _foot_yaw_twist(t, heading, pelvis_yaw, plan.stance[:, i])
+        twist = _foot_yaw_twist(heading, pelvis_yaw, plan.stance[:, i])
+        # The hips undo the pelvic obliquity so the legs stay upright in the frontal plane.
         set_leg(plan, side, flexion=hip, knee=knee, dorsi=dorsi, abduction=-obliquity * (1 if i == 0 else -1),
                 twist=twist, toe=toe)
         hips[side] = hip
@@ -116,7 +117,7 @@ def march(t: np.ndarray, style: Style, speed: float, amplitude: float, heading: 
         hip = np.deg2rad(lift_deg * amp) * raise_
         knee = np.deg2rad(3.0) + np.deg2rad(1.75 * lift_deg * amp) * raise_
         dorsi = knee - hip - np.deg2rad(10.0) * raise_  # foot level in stance, toes slightly down in swing
-        twist = _foot_yaw_twist(t, heading, pelvis_yaw, plan.stance[:, i])
+        twist = _foot_yaw_twist(heading, pelvis_yaw, plan.stance[:, i])
         set_leg(plan, side, flexion=hip, knee=knee, dorsi=dorsi, abduction=-obliquity * (1 if i == 0 else -1),
                 twist=twist)
         hips[side] = hip

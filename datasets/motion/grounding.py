@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from wavecap.datasets.motion.angles import J
+from wavecap.datasets.motion.angles import J, rot_x, rot_z
 from wavecap.datasets.motion.curves import smoothstep
 from wavecap.datasets.motion.feet import FootSkin, FootState
 from wavecap.datasets.motion.intervals import bridge, runs
@@ -74,6 +74,7 @@ class Grounded:
 
 
 def _slerp_quaternions(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """[N, 4] SLERP from quaternion ``a`` [4] to ``b`` [4] at weights ``w`` [N]."""
     qa = torch.from_numpy(np.array(np.broadcast_to(a, w.shape + a.shape)))
     qb = torch.from_numpy(np.array(np.broadcast_to(b, w.shape + b.shape)))
     return slerp(qa, qb, torch.from_numpy(w)).numpy()
@@ -94,11 +95,7 @@ def _flat_foot_targets(foot_rot: np.ndarray, stance: np.ndarray) -> np.ndarray:
     frozen = yaw.copy()
     for first, last in runs(stance):
         frozen[first: last + 1] = yaw[first]
-    cy, sy, cp, sp = np.cos(frozen), np.sin(frozen), np.cos(pitch), np.sin(pitch)
-    zeros, ones = np.zeros_like(cy), np.ones_like(cy)
-    rz = np.stack([cy, -sy, zeros, sy, cy, zeros, zeros, zeros, ones], -1).reshape(-1, 3, 3)
-    rx = np.stack([ones, zeros, zeros, zeros, cp, -sp, zeros, sp, cp], -1).reshape(-1, 3, 3)
-    target = rz @ rx @ r_wfs
+    target = rot_z(frozen) @ rot_x(pitch) @ r_wfs  # [T, 3, 3] level foot, same pitch
     q = matrix_to_quaternion(torch.from_numpy(target @ np.swapaxes(foot_rot, -1, -2))).numpy()  # [T, 4]
     q = bridge(q, stance, _slerp_quaternions)
     return quaternion_to_matrix(torch.from_numpy(q)).numpy()
@@ -246,13 +243,13 @@ def ground(
     # it), lower the root smoothly; where a knee would touch the floor (deep
     # lunges), raise it; then solve again.
     window = 2 * int(np.ceil(ramp)) + 1
-    for _ in range(MAX_ADJUSTMENTS + 1):
+    for attempt in range(MAX_ADJUSTMENTS + 1):
         local, miss = _lock_feet(skin, rot_t, plan, soles, level, foot_rot, stance, transl)
         final = skin(local, torch.from_numpy(transl).to(skin.dtype))
         short = miss.max(axis=1)  # [T]
         knees = final.joints[:, [J["left_knee"], J["right_knee"]], 2].double().numpy().min(axis=1)
         low = np.maximum(KNEE_CLEARANCE_M - knees, 0.0)  # [T]
-        if short.max() < REACH_TOLERANCE_M and low.max() < REACH_TOLERANCE_M:
+        if (short.max() < REACH_TOLERANCE_M and low.max() < REACH_TOLERANCE_M) or attempt == MAX_ADJUSTMENTS:
             break
         change = maximum_filter1d(low, size=window) - maximum_filter1d(short, size=window)
         transl[:, 2] += 1.5 * gaussian_filter1d(change, sigma=ramp / 2)

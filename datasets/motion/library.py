@@ -135,7 +135,8 @@ def generate(
     if unknown:
         raise TypeError(f"movement '{name}' takes no option(s) {sorted(unknown)}")
     if not (seconds > 0 and fps > 0 and speed > 0 and amplitude >= 0):
-        raise ValueError(f"need seconds, fps, speed > 0 and amplitude >= 0 (got {seconds}, {fps}, {speed}, {amplitude})")
+        raise ValueError(f"need seconds, fps, speed > 0 and amplitude >= 0 "
+                         f"(got {seconds}, {fps}, {speed}, {amplitude})")
     options = {**MOVEMENTS[name].options, **options}
     frames = max(2, int(round(seconds * fps)))
     t = np.arange(frames, dtype=np.float64) / fps

@@ -148,7 +148,9 @@ class Motion:
             segment=None if self.segment is None else self.segment[nearest],
         )
 
-    def to_torch(self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    def to_torch(
+        self, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+    ) -> dict[str, torch.Tensor]:
         """Body-model inputs: ``model(**motion.to_torch())`` poses every frame.
 
         Returns:
