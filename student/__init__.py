@@ -23,11 +23,11 @@ from wavecap.student.heads import CONTACT_NAMES
 from wavecap.student.losses import DEFAULT_WEIGHTS, StudentTargets, student_loss
 from wavecap.student.model import RadarStudent, StudentOutput, build_student
 from wavecap.student.streaming import StreamingStudent
-from wavecap.student.targets import contacts_from_feet, foot_points
+from wavecap.student.targets import label_contacts
 from wavecap.student.temporal import TemporalModel
 
 __all__ = [
     "CONTACT_NAMES", "DEFAULT_WEIGHTS", "FeatureEncoder", "HeatmapEncoder", "PointSetEncoder", "RadarFrames",
     "RadarStudent", "StreamingStudent", "StudentOutput", "StudentTargets", "TemporalModel", "build_encoder",
-    "build_student", "contacts_from_feet", "foot_points", "pad_points", "select_columns", "student_loss",
+    "build_student", "label_contacts", "pad_points", "select_columns", "student_loss",
 ]

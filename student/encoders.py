@@ -7,7 +7,7 @@ frame, and reads its input from a :class:`RadarFrames` batch:
   columns, as a padded batch ``points [B, T, N, C]`` + ``point_mask
   [B, T, N]`` (:func:`pad_points` builds it from a session's ragged
   ``points [P, C]`` + ``offsets [T+1]``). PointNet-style: a shared per-point
-  MLP, masked max and mean pooling, and the log point count; a frame with no
+  ReLU MLP, masked max and mean pooling, and the log point count; a frame with no
   points gets a learned "empty" embedding.
 * :class:`HeatmapEncoder`: dense maps ``[B, T, (D,) R, A (, E)]`` through a
   small strided conv net.
@@ -126,10 +126,10 @@ def select_columns(points: torch.Tensor, available: Sequence[str], wanted: Seque
     return points[..., [list(available).index(name) for name in wanted]]
 
 
-def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.GELU()]
+        layers += [nn.Linear(a, b), activation()]
     return nn.Sequential(*layers)
 
 
@@ -150,7 +150,7 @@ class PointSetEncoder(nn.Module):
         self.out_dim = out_dim
         self.max_points = max_points
         self.normalizer = Normalizer(len(self.columns))
-        self.point_mlp = _mlp((len(self.columns), *hidden))
+        self.point_mlp = _mlp((len(self.columns), *hidden), nn.ReLU)  # PointNet's ReLU: cheap on many points
         # max and mean pooled features, plus log(1 + point count)
         self.frame_mlp = _mlp((2 * hidden[-1] + 1, out_dim))
         self.empty = nn.Parameter(torch.randn(out_dim) * 0.02)
@@ -174,16 +174,16 @@ class PointSetEncoder(nn.Module):
                             field="points")
         point_mask = point_mask.bool()
         valid = point_mask[..., None]  # [B, T, N, 1]
-        # Zero padded points before the MLP so NaN/garbage padding cannot reach gradients.
-        x = self.normalizer(points.masked_fill(~valid, 0.0)).masked_fill(~valid, 0.0)
-        h = self.point_mlp(x)  # [B, T, N, H]
+        # Padded slots are zeroed after normalising, so NaN/garbage padding never reaches the MLP.
+        x = self.normalizer(points).masked_fill(~valid, 0.0)
+        # ReLU features are >= 0, so zero-filled padding leaves the max of a
+        # non-empty frame unchanged and the same tensor serves both poolings.
+        h = self.point_mlp(x).masked_fill(~valid, 0.0)  # [B, T, N, H]
         count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
-        has_points = count > 0
-        pooled_max = h.masked_fill(~valid, torch.finfo(h.dtype).min).amax(dim=-2)  # [B, T, H]
-        pooled_max = torch.where(has_points, pooled_max, torch.zeros_like(pooled_max))
-        pooled_mean = h.masked_fill(~valid, 0.0).sum(-2) / count.clamp_min(1).to(h.dtype)
+        pooled_max = h.amax(dim=-2)  # [B, T, H]
+        pooled_mean = h.sum(-2) / count.clamp_min(1).to(h.dtype)
         frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(h.dtype))], dim=-1))
-        return torch.where(has_points, frame, self.empty.to(frame.dtype))
+        return torch.where(count > 0, frame, self.empty.to(frame.dtype))
 
     def encode(self, frames: RadarFrames) -> torch.Tensor:
         """[B, T, E] from ``frames.points`` and ``frames.point_mask``."""

@@ -55,13 +55,15 @@ class RadarStudent(nn.Module):
         dim: temporal width C (the temporal model's).
         keypoint_heads: skeleton name -> joint count, one head each.
         num_betas: SMPL shape coefficients K.
-        encode_chunk_frames: frames encoded per encoder call; frames are
-            independent, so chunking only bounds memory on long captures.
+        encode_chunk_frames: frames per encoder call. Frames are encoded
+            independently, so this changes only speed and memory: small chunks
+            keep the per-point activations in cache (128 frames measured 3-4x
+            faster than 2048 on a 4,096-frame capture).
     """
 
     def __init__(self, encoder: nn.Module, temporal: TemporalModel, dim: int,
                  keypoint_heads: Mapping[str, int] | None = None, num_betas: int = 10,
-                 encode_chunk_frames: int = 2048) -> None:
+                 encode_chunk_frames: int = 128) -> None:
         super().__init__()
         self.encoder = encoder
         self.input_projection = nn.Linear(encoder.out_dim, dim)
@@ -140,5 +142,5 @@ def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarSt
             encoder, temporal, int(cfg["dim"]),
             keypoint_heads=dict(cfg.get("keypoint_heads") or {}),
             num_betas=int(cfg.get("num_betas", 10)),
-            encode_chunk_frames=int(cfg.get("encode_chunk_frames", 2048)),
+            encode_chunk_frames=int(cfg.get("encode_chunk_frames", 128)),
         )
