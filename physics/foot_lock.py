@@ -2,8 +2,8 @@
 
 PhysCap keeps contacting heel/toe points from sliding by bounding their
 velocity in its QP. The equivalent here: at touchdown a point-to-point
-constraint pins the contact point to where it landed (on the floor), with a
-force bound; at lift-off the bound ramps to zero over a few frames before the
+constraint pins the contact point to its anchor (where the targets hold it
+during this contact phase, on the floor), with a force bound; at lift-off the bound ramps to zero over a few frames before the
 pin is removed, so the foot is released smoothly instead of being snapped
 free. A pin whose point has been dragged further than ``max_slip`` (the
 input moved the foot elsewhere) is released at once.
@@ -59,11 +59,13 @@ class FootLock:
         self._pins[k] = None
         self.strength[k] = 0.0
 
-    def update(self, contact: np.ndarray) -> np.ndarray:
+    def update(self, contact: np.ndarray, anchors: np.ndarray) -> np.ndarray:
         """Engage, hold, fade or break the pins for the coming frame.
 
         Args:
             contact: [P] bool, which points are in contact in this frame.
+            anchors: [P, 3] where touching points are pinned (m, world; the
+                height is replaced by the floor's).
 
         Returns:
             [P] pin strength in [0, 1] after the update.
@@ -76,7 +78,7 @@ class FootLock:
                 self._unpin(k)
                 pinned = False
             if touching and not pinned:
-                self._pin(k, np.array([points[k, 0], points[k, 1], self.floor_z]))
+                self._pin(k, np.array([anchors[k, 0], anchors[k, 1], self.floor_z]))
             elif touching and self.strength[k] < 1.0:
                 self.strength[k] = 1.0  # touched down again while fading: hold on
                 pb.changeConstraint(self._pins[k], maxForce=self.max_force, physicsClientId=cid)

@@ -43,7 +43,7 @@ from wavecap.physics.contacts import contacts_from_motion, contacts_from_probabi
 from wavecap.physics.feedforward import holding_torques, link_couples, support_forces
 from wavecap.physics.refine_config import Diagnostics, RefineConfig
 from wavecap.physics.simulate import simulate
-from wavecap.physics.stance import stance_root_offsets
+from wavecap.physics.stance import contact_anchors, stance_root_offsets
 from wavecap.physics.targets import (
     clamp_joint_limits,
     points_on_links,
@@ -147,7 +147,8 @@ def refine_motion(
                                          cfg.contact_smooth_sigma, cfg.contact_min_frames)
             source = "estimated"
         if cfg.stance_targets:
-            offsets = stance_root_offsets(soles, flags, floor_z, cfg.contact_smooth_sigma)  # [T, 3]
+            offsets = stance_root_offsets(soles, flags, floor_z, cfg.contact_smooth_sigma,
+                                          max_step=cfg.contact_speed / fps)  # [T, 3]
             transl = transl + offsets
             transforms[..., :3, 3] += offsets[:, None]
             soles = soles + offsets[:, None]
@@ -157,7 +158,8 @@ def refine_motion(
         pelvis = transl + character.rest_joints[0]  # [T, 3] SMPL rotates about the rest pelvis joint
         targets = substep_targets(rot, pelvis, fps, cfg.substeps)
         couples = _feedforward(character, transforms, soles, flags, cfg)
-        root_quat, pelvis_out, joint_quat, diag = simulate(character, targets, couples, flags, floor_z, cfg)
+        anchors = contact_anchors(soles, flags)  # [T, 4, 3]
+        root_quat, pelvis_out, joint_quat, diag = simulate(character, targets, couples, flags, anchors, floor_z, cfg)
     finally:
         pb.disconnect(client)
 

@@ -69,15 +69,18 @@ class RefineConfig:
             (joint rotations and root translation) before tracking, in
             frames; 0 = off. A light filter (1-2 frames) removes per-frame
             estimator noise that the dynamics would only partly absorb.
-        max_joint_speed: a joint faster than this (rad/s) means divergence.
+        max_joint_speed: a joint faster than this (rad/s) means divergence
+            (PyBullet saturates joint velocities at 100 rad/s per axis).
         max_root_error: a pelvis further than this from its target (m) means divergence.
+        max_joint_error_deg: a mean joint tracking error above this (deg)
+            means divergence.
         joint_limits: optional ``{joint name: [[lo x, y, z], [hi x, y, z]]}``
             bounds on the input's local axis-angle components (rad), applied
             to the targets; None = no limits.
         progress: show a tqdm bar.
     """
 
-    substeps: int = 8
+    substeps: int = 6
     solver_iterations: int = 10
     gravity: float = 9.81
     density: float = 1000.0
@@ -101,8 +104,9 @@ class RefineConfig:
     contact_smooth_sigma: float = 2.0
     contact_min_frames: int = 3
     target_smooth_sigma: float = 1.5
-    max_joint_speed: float = 60.0
+    max_joint_speed: float = 100.0
     max_root_error: float = 0.5
+    max_joint_error_deg: float = 45.0
     joint_limits: dict[str, list[list[float]]] | None = None
     progress: bool = False
 

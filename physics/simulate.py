@@ -42,6 +42,7 @@ def simulate(
     targets: Targets,
     couples: list | None,
     contacts: np.ndarray,
+    anchors: np.ndarray,
     floor_z: float,
     cfg: RefineConfig,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -53,6 +54,7 @@ def simulate(
         couples: per frame, [24][3] feed-forward couples on the links (N m,
             world), or None.
         contacts: [T, 4] bool contact flags.
+        anchors: [T, 4, 3] where the pins hold the contact points (m, world).
         floor_z: floor height (m).
         cfg: settings.
 
@@ -109,16 +111,17 @@ def simulate(
         rq, pv, jq, speed = character.read()
         finite = np.isfinite(rq).all() and np.isfinite(pv).all() and np.isfinite(jq).all()
         error = float(np.linalg.norm(pv - targets.frame_pelvis[frame])) if finite else np.inf
-        if not (error <= cfg.max_root_error and speed.max() <= cfg.max_joint_speed):
+        joint_error = _joint_error_deg(jq, targets.frame_quat[frame, 1:]) if finite else np.inf
+        if not (error <= cfg.max_root_error and joint_error <= cfg.max_joint_error_deg
+                and speed.max() <= cfg.max_joint_speed):
             return False
         root_quat[frame], pelvis[frame], joint_quat[frame] = rq, pv, jq
-        diag["root_error"][frame] = error
-        diag["joint_error_deg"][frame] = _joint_error_deg(jq, targets.frame_quat[frame, 1:])
+        diag["root_error"][frame], diag["joint_error_deg"][frame] = error, joint_error
         return True
 
     record(0)
     for frame in tqdm(range(1, frames), desc="physics", disable=not cfg.progress, mininterval=1.0):
-        diag["pin_strength"][frame] = pins.update(contacts[frame])
+        diag["pin_strength"][frame] = pins.update(contacts[frame], anchors[frame])
         for sub in range((frame - 1) * substeps + 1, frame * substeps + 1):
             ahead = min(sub + lead, last)
             root.track(targets.pelvis[ahead], targets.root_xyzw[ahead])
