@@ -1,0 +1,334 @@
+"""Training data of the student: radar windows + labels from session files.
+
+* :func:`load_session` reads one session into memory: the radar points padded
+  per frame (:func:`~wavecap.student.encoders.pad_points`), the labels on the
+  radar frames (a teacher run via :func:`~wavecap.student.labels.read_label_run`,
+  or the ground truth when asked), foot contacts derived from the labels'
+  foot height and speed (:func:`~wavecap.student.targets.label_contacts`).
+* Splits never draw frames at random (neighbouring radar frames are nearly
+  the same sample; ``radar_data.md`` 4): :func:`split_sessions` holds out
+  whole sessions, :func:`time_block_split` holds out long time blocks with
+  an unused gap on both sides.
+* :class:`WindowDataset` cuts fixed-length windows from the allowed frame
+  ranges and collates them to ``(RadarFrames, StudentTargets)``, with the
+  radar augmentations of :class:`Augmentation` drawn from a caller-given
+  generator (so a batch is a pure function of its seed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from wavecap.body import BodyModel
+from wavecap.datasets import open_session
+from wavecap.errors import DataError
+from wavecap.geometry import axis_angle_to_matrix
+from wavecap.student.encoders import RadarFrames, pad_points, select_columns
+from wavecap.student.labels import LabelSequence, ground_truth_as_labels, read_label_run, transform_labels
+from wavecap.student.losses import StudentTargets
+from wavecap.student.targets import label_contacts
+
+log = logging.getLogger(__name__)
+Range = tuple[int, int]
+
+
+@dataclass
+class SessionData:
+    """One session's radar frames and labels, in memory.
+
+    Attributes:
+        path: the session file.
+        points: [T, N, C] float32 padded points (columns as the encoder's;
+            positions m, radar frame).
+        point_mask: [T, N] bool.
+        timestamps: [T] s.
+        labels: labels on the radar frames.
+        contacts: [T, 4] float32 0/1 (``CONTACT_NAMES`` order).
+        rest_pelvis: [T, 3] rest pelvis J0 of each frame's betas (m), for
+            moving ``transl`` under rotation augmentation.
+        T_world_from_radar: [4, 4].
+        fps: radar frame rate (Hz), from the timestamps.
+        columns: the point column names.
+    """
+
+    path: str
+    points: np.ndarray
+    point_mask: np.ndarray
+    timestamps: np.ndarray
+    labels: LabelSequence
+    contacts: np.ndarray
+    rest_pelvis: np.ndarray
+    T_world_from_radar: np.ndarray
+    fps: float
+    columns: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+
+def read_radar(session, columns: Sequence[str], max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Padded radar points of a whole session.
+
+    Args:
+        session: an open :class:`~wavecap.datasets.Session`.
+        columns: point columns to keep, in the encoder's order.
+        max_points: N.
+
+    Returns:
+        points [T, N, C] float32 and point_mask [T, N] bool.
+    """
+    radar = session.radar
+    frames = [f.data for f in radar.frames()]
+    flat = np.concatenate(frames) if frames else np.zeros((0, len(radar.columns)), np.float32)
+    flat = select_columns(torch.from_numpy(flat), radar.columns, columns)
+    points, mask = pad_points(flat, torch.from_numpy(np.array(radar.offsets)), max_points)
+    return points.numpy(), mask.numpy()
+
+
+def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_points: int,
+                 targets: str = "labels", label_run: str = "teacher") -> SessionData:
+    """Read a session's radar points and its training targets.
+
+    Args:
+        path: session file.
+        body_model: body model of the labels.
+        columns: point columns of the encoder.
+        max_points: points kept per frame.
+        targets: ``"labels"`` (teacher label run ``label_run``, the default
+            for distillation) or ``"ground_truth"`` (only when asked for).
+        label_run: the run under ``/labels``.
+
+    Raises:
+        DataError: the session lacks the requested targets.
+    """
+    if targets not in ("labels", "ground_truth"):
+        raise ValueError(f"targets must be 'labels' or 'ground_truth', got {targets!r}")
+    with open_session(path) as session:
+        points, mask = read_radar(session, columns, max_points)
+        timestamps = np.array(session.radar.timestamps)
+        T = np.array(session.radar.T_world_from_radar)
+        if targets == "ground_truth":
+            labels = ground_truth_as_labels(session, body_model, frame="radar")
+        else:
+            if label_run not in session.label_runs:
+                raise DataError(f"no label run {label_run!r} (runs: {session.label_runs})", file=path,
+                                group="/labels")
+            labels = read_label_run(session, label_run)
+    if len(timestamps) < 2:
+        raise DataError("need at least 2 radar frames", file=path, group="/radar", field="timestamps")
+    fps = float(1.0 / np.median(np.diff(timestamps)))
+    world = transform_labels(labels, T, "world", body_model) if labels.frame == "radar" else labels
+    contacts = np.zeros((len(timestamps), 4), np.float32)
+    ok = labels.valid
+    if ok.sum() >= 2:
+        contacts[ok] = label_contacts(body_model, fps, world.global_orient[ok], world.body_pose[ok],
+                                      world.betas[ok], world.transl[ok])
+    with torch.no_grad():
+        rest_pelvis = body_model.rest_joints(torch.from_numpy(labels.betas))[:, 0].numpy()
+    return SessionData(path, points, mask, timestamps, labels, contacts, rest_pelvis, T, fps, tuple(columns))
+
+
+def split_sessions(paths: Sequence[str], val_fraction: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Hold out whole sessions for validation.
+
+    Args:
+        paths: session files (sorted first, so the split does not depend on order).
+        val_fraction: share of sessions held out (at least one when > 0 and
+            there are two or more sessions).
+        seed: seed of the shuffle.
+
+    Returns:
+        train paths, validation paths (disjoint).
+    """
+    ordered = sorted(paths)
+    n_val = min(len(ordered) - 1, max(1, round(val_fraction * len(ordered)))) if val_fraction > 0 else 0
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    val = sorted(ordered[i] for i in order[:n_val])
+    return [p for p in ordered if p not in val], val
+
+
+def time_block_split(num_frames: int, block_frames: int, gap_frames: int, val_every: int = 5
+                     ) -> tuple[list[Range], list[Range]]:
+    """Split one long session into time blocks: every ``val_every``-th block validates.
+
+    ``gap_frames`` frames on both sides of each validation block belong to
+    neither split, so no training window touches frames next to validation
+    frames.
+
+    Args:
+        num_frames: T.
+        block_frames: frames per block.
+        gap_frames: frames left unused on each side of a validation block.
+        val_every: block k is for validation when ``k % val_every == val_every - 1``.
+
+    Returns:
+        train ranges and validation ranges ``[start, stop)``.
+    """
+    if block_frames < 1 or gap_frames < 0 or val_every < 2:
+        raise ValueError("need block_frames >= 1, gap_frames >= 0, val_every >= 2")
+    val = [(s, min(s + block_frames, num_frames)) for s in range(0, num_frames, block_frames)
+           if (s // block_frames) % val_every == val_every - 1]
+    train, start = [], 0
+    for vs, ve in val:
+        if vs - gap_frames > start:
+            train.append((start, vs - gap_frames))
+        start = ve + gap_frames
+    if start < num_frames:
+        train.append((start, num_frames))
+    return train, val
+
+
+def window_ranges(ranges: Sequence[Range], window: int, stride: int) -> list[Range]:
+    """Windows ``[start, stop)`` of at most ``window`` frames tiling each range with ``stride``.
+
+    The last window of a range ends at the range's end; a range shorter than
+    ``window`` gives one short window (padded when batched).
+    """
+    out = []
+    for start, stop in ranges:
+        if stop - start <= window:
+            out.append((start, stop))
+            continue
+        starts = list(range(start, stop - window + 1, stride))
+        if starts[-1] != stop - window:
+            starts.append(stop - window)
+        out += [(s, s + window) for s in starts]
+    return out
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Radar augmentations applied to training windows.
+
+    Attributes:
+        point_dropout: probability of dropping each point.
+        jitter_m: std of Gaussian noise on x, y, z (m).
+        frame_drop: probability that a frame loses all its points (a real
+            frame with no detections, not padding).
+        doppler_noise_mps: std of Gaussian noise on the ``doppler`` column (m/s).
+        rotation_deg: rotation about the vertical axis through the radar,
+            uniform in [-rotation_deg, rotation_deg], applied to points and
+            labels together; only when the labels are in the radar frame
+            (otherwise off: a world-frame label does not turn with the points).
+            Range and radial velocity are unchanged by it.
+    """
+
+    point_dropout: float = 0.1
+    jitter_m: float = 0.01
+    frame_drop: float = 0.05
+    doppler_noise_mps: float = 0.05
+    rotation_deg: float = 30.0
+
+
+def vertical_rotation(T_world_from_radar: np.ndarray, angle: float) -> np.ndarray:
+    """[3, 3] rotation by ``angle`` (rad) about world up, expressed in the radar frame."""
+    axis = np.asarray(T_world_from_radar)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    return axis_angle_to_matrix(torch.from_numpy(axis * angle)).numpy()
+
+
+class WindowDataset:
+    """Fixed-length windows of radar frames with targets.
+
+    Args:
+        sessions: loaded sessions.
+        ranges: per session, the frame ranges this split may use.
+        window: frames per window T.
+        stride: step between window starts.
+        augmentation: applied by :meth:`item` when given a generator; None = never.
+    """
+
+    def __init__(self, sessions: Sequence[SessionData], ranges: Sequence[Sequence[Range]], window: int,
+                 stride: int, augmentation: Augmentation | None = None) -> None:
+        if len(sessions) != len(ranges):
+            raise ValueError("one list of ranges per session")
+        self.sessions = list(sessions)
+        self.window = window
+        self.augmentation = augmentation
+        self.windows = [(k, s, e) for k, r in enumerate(ranges) for s, e in window_ranges(r, window, stride)]
+        self.rotate = augmentation is not None and augmentation.rotation_deg > 0 and all(
+            s.labels.frame == "radar" for s in self.sessions)
+        if augmentation is not None and augmentation.rotation_deg > 0 and not self.rotate:
+            log.info("rotation augmentation disabled: labels are not in the radar frame")
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def training_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points [M, N, C] and mask [M, N] of every frame in this split (normaliser fitting)."""
+        frames = [(self.sessions[k].points[s:e], self.sessions[k].point_mask[s:e]) for k, s, e in self.windows]
+        return np.concatenate([f[0] for f in frames]), np.concatenate([f[1] for f in frames])
+
+    def item(self, index: int, generator: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """One window as arrays (``window`` frames, right-padded).
+
+        Args:
+            index: window index.
+            generator: draws the augmentation; None = no augmentation.
+
+        Returns:
+            ``points`` [T, N, C], ``point_mask`` [T, N], ``frame_mask`` [T]
+            (real frames), ``label_mask`` [T], ``rotmats`` [T, 24, 3, 3],
+            ``betas`` [T, 10], ``transl`` [T, 3], ``joints`` [T, 29, 3],
+            ``joint_confidence`` [T, 29], ``contacts`` [T, 4].
+        """
+        k, s, e = self.windows[index]
+        data, lab, n = self.sessions[k], self.sessions[k].labels, e - s
+        aa = np.concatenate([lab.global_orient[s:e], lab.body_pose[s:e]], 1).reshape(n, 24, 3)
+        out = {
+            "points": data.points[s:e].copy(), "point_mask": data.point_mask[s:e].copy(),
+            "frame_mask": np.ones(n, bool), "label_mask": lab.valid[s:e].copy(),
+            "rotmats": axis_angle_to_matrix(torch.from_numpy(aa)).numpy(), "betas": lab.betas[s:e].copy(),
+            "transl": lab.transl[s:e].copy(), "joints": lab.joints29[s:e].copy(),
+            "joint_confidence": (lab.joint_confidence[s:e] * lab.confidence[s:e, None]).astype(np.float32),
+            "contacts": data.contacts[s:e].copy(),
+        }
+        if generator is not None and self.augmentation is not None:
+            self._augment(out, data, s, e, generator)
+        pad = self.window - n
+        if pad:
+            out = {name: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for name, v in out.items()}
+            out["rotmats"][n:] = np.eye(3, dtype=out["rotmats"].dtype)
+        return out
+
+    def _augment(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int,
+                 rng: np.random.Generator) -> None:
+        aug, mask, points = self.augmentation, out["point_mask"], out["points"]
+        mask &= rng.random(mask.shape) >= aug.point_dropout
+        mask &= (rng.random(mask.shape[0]) >= aug.frame_drop)[:, None]
+        points[..., :3] += rng.normal(0.0, aug.jitter_m, points[..., :3].shape).astype(np.float32)
+        if "doppler" in data.columns:
+            c = data.columns.index("doppler")
+            points[..., c] += rng.normal(0.0, aug.doppler_noise_mps, points.shape[:-1]).astype(np.float32)
+        angle = np.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
+        if self.rotate:
+            R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
+            points[..., :3] = points[..., :3] @ R.T
+            j0 = data.rest_pelvis[s:e]  # [T, 3]
+            out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
+            out["transl"] = (out["transl"] + j0) @ R.T - j0
+            out["joints"] = out["joints"] @ R.T
+        points[~mask] = 0.0
+
+    def batch(self, indices: Sequence[int], generators: Sequence[np.random.Generator | None] | None = None
+              ) -> tuple[RadarFrames, StudentTargets]:
+        """Collate windows into model input and targets.
+
+        Args:
+            indices: window indices, one per batch row.
+            generators: one augmentation generator per row (None = no augmentation).
+        """
+        generators = generators or [None] * len(indices)
+        items = [self.item(i, g) for i, g in zip(indices, generators)]
+        t = {name: torch.from_numpy(np.stack([it[name] for it in items])) for name in items[0]}
+        frames = RadarFrames(frame_mask=t["frame_mask"], points=t["points"].float(), point_mask=t["point_mask"])
+        targets = StudentTargets(
+            frame_mask=t["frame_mask"] & t["label_mask"], rotmats=t["rotmats"].float(), betas=t["betas"].float(),
+            transl=t["transl"].float(), joints=t["joints"].float(), joint_confidence=t["joint_confidence"].float(),
+            contacts=t["contacts"].float(),
+        )
+        return frames, targets
