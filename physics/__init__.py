@@ -1,1 +1,1 @@
-"""Physics: the PyBullet articulated humanoid (and, later, physics refinement)."""
+"""Physics: the PyBullet humanoid and PhysCap-style refinement of motions (``refine_motion``)."""

@@ -40,7 +40,7 @@ class RootDrive:
             physicsClientId=cid)
         pb.changeConstraint(self.uid, maxForce=self.max_force, erp=self.erp, physicsClientId=cid)
 
-    def track(self, pelvis: list[float], root_xyzw: list[float]) -> None:
+    def track(self, pelvis: np.ndarray, root_xyzw: np.ndarray) -> None:
         """Move the target to pelvis joint position [3] (m, world) and rotation (x, y, z, w)."""
         pb.changeConstraint(self.uid, jointChildPivot=pelvis, jointChildFrameOrientation=root_xyzw,
                             maxForce=self.max_force, physicsClientId=self.character.client_id)

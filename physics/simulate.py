@@ -68,7 +68,7 @@ def simulate(
     kp, kd, max_torque = (v.tolist() for v in joint_gains(cfg.gains))
     forces = [[m, m, m] for m in max_torque]
     indices = list(range(NUM_JOINTS))
-    zero_velocity = [[0.0, 0.0, 0.0]] * NUM_JOINTS
+    zero_velocity = np.zeros((NUM_JOINTS, 3))
 
     # Bullet's default joint motors would fight the PD torques.
     for j in indices:

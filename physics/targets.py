@@ -1,8 +1,9 @@
 """Tracking targets from the input motion: smoothing, limits, per-substep interpolation.
 
 Everything here is computed once per motion, vectorised, before the
-simulation starts: the loop then only indexes pre-converted lists (PyBullet
-takes Python lists, and converting per step would cost more than stepping).
+simulation starts; the loop then hands PyBullet rows of these arrays (cheaper
+than converting them to nested lists first: measured 255 vs 333 us per
+stable-PD command including the conversion).
 """
 
 from __future__ import annotations
@@ -108,21 +109,21 @@ def points_on_links(transforms: np.ndarray, joints: np.ndarray, local: np.ndarra
 
 @dataclass
 class Targets:
-    """Per-substep tracking targets (lists for PyBullet) and per-frame references.
+    """Per-substep tracking targets and per-frame references.
 
     Attributes:
-        joint_xyzw: [N][23][4] joint rotations (x, y, z, w), N = (T - 1) * substeps + 1.
-        joint_velocity: [N][23][3] joint angular velocities, child frame (rad/s).
-        root_xyzw: [N][4] root rotation (x, y, z, w), world.
-        pelvis: [N][3] pelvis joint position (m, world).
+        joint_xyzw: [N, 23, 4] joint rotations (x, y, z, w), N = (T - 1) * substeps + 1.
+        joint_velocity: [N, 23, 3] joint angular velocities, child frame (rad/s).
+        root_xyzw: [N, 4] root rotation (x, y, z, w), world.
+        pelvis: [N, 3] pelvis joint position (m, world).
         frame_quat: [T, 24, 4] (w, x, y, z) rotations per video frame.
         frame_pelvis: [T, 3] pelvis per video frame (m).
     """
 
-    joint_xyzw: list
-    joint_velocity: list
-    root_xyzw: list
-    pelvis: list
+    joint_xyzw: np.ndarray
+    joint_velocity: np.ndarray
+    root_xyzw: np.ndarray
+    pelvis: np.ndarray
     frame_quat: np.ndarray
     frame_pelvis: np.ndarray
 
@@ -149,6 +150,5 @@ def substep_targets(rot: torch.Tensor, pelvis: np.ndarray, fps: float, substeps:
     # Child-frame angular velocity: R_i^T R_{i+1} = exp([w] dt).
     step = matrix_to_axis_angle(fine[:-1, 1:].transpose(-1, -2) @ fine[1:, 1:]).numpy() * (fps * substeps)
     velocity = np.concatenate([step, step[-1:]], axis=0)  # [N, 23, 3]
-    return Targets(
-        joint_xyzw=xyzw[:, 1:].tolist(), joint_velocity=velocity.tolist(), root_xyzw=xyzw[:, 0].tolist(),
-        pelvis=fine_pelvis.tolist(), frame_quat=matrix_to_quaternion(rot).numpy(), frame_pelvis=pelvis)
+    return Targets(joint_xyzw=xyzw[:, 1:], joint_velocity=velocity, root_xyzw=xyzw[:, 0], pelvis=fine_pelvis,
+                   frame_quat=matrix_to_quaternion(rot).numpy(), frame_pelvis=pelvis)

@@ -19,6 +19,9 @@ corrupted motion itself (no ground truth enters the refinement).
 Keys (metrics as defined in :mod:`wavecap.physics.metrics`; "before" = the
 corrupted input, "after" = the refined output, both against the GT):
     physics.frames_per_s: refined frames per wall-clock second, one thread.
+    physics.cpu_frames_per_s: refined frames per second of this process's
+        CPU time: the same work, less sensitive to other jobs sharing the
+        machine (``physics.load_average`` is the 1-minute load at the start).
     physics.foot_skate_ratio: FS after / FS before (FS gated by GT contact).
     physics.penetration_mm: mean Penetrate after refinement (UHC, 5 mm
         tolerance); ``physics.penetration_raw_mm`` without the tolerance.
@@ -30,6 +33,7 @@ corrupted input, "after" = the refined output, both against the GT):
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -41,7 +45,8 @@ from wavecap.body import build_body_model
 from wavecap.datasets.motion import Motion, generate, sequence
 from wavecap.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from wavecap.physics import metrics
-from wavecap.physics.refine import RefineConfig, refine_motion
+from wavecap.physics.refine import refine_motion
+from wavecap.physics.refine_config import RefineConfig
 
 
 def held_out_motion(movements: list[tuple[str, float]], seed: int, fps: float) -> Motion:
@@ -103,11 +108,12 @@ def run(cfg: Any) -> dict[str, Any]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    load = os.getloadavg()[0]
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         refined, diag = refine_motion(noisy, config=RefineConfig.from_mapping(cfg.physics), floor_z=0.0,
                                       body_model=model)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         torch.set_num_threads(threads)
 
@@ -119,6 +125,8 @@ def run(cfg: Any) -> dict[str, Any]:
         "physics.frames": len(gt),
         "physics.seconds_of_motion": round(gt.duration, 2),
         "physics.frames_per_s": len(gt) / seconds,
+        "physics.cpu_frames_per_s": len(gt) / cpu_seconds,
+        "physics.load_average": round(load, 2),
         "physics.foot_skate_ratio": figures["after"]["foot_skate_mm"] / figures["before"]["foot_skate_mm"],
         "physics.penetration_mm": figures["after"]["penetration_mm"],
         "physics.penetration_raw_mm": metrics.penetration(posed["after"][1], 0.0, tolerance=0.0),
