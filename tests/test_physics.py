@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pybullet as pb
 import pytest
@@ -19,6 +24,7 @@ from wavecap.physics.motion_io import load_motion
 from wavecap.physics.primitives import Primitive, inertia_box, mass_properties
 from wavecap.physics.refine import refine_motion
 from wavecap.physics.stance import stance_root_offsets
+from wavecap.physics.targets import clamp_joint_limits
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +249,27 @@ def test_load_motion_from_npz_and_session(tmp_path, standing):
     write_example_session(session)
     motion, contacts = load_motion(session)
     assert len(motion) == 12 and contacts.shape == (12, 4) and motion.fps > 0
+
+
+def test_joint_limits_clamp_only_the_named_joints():
+    pose = np.full((2, 69), 2.0)
+    clamped = clamp_joint_limits(pose, {"left_knee": [[-0.1, -0.2, -0.2], [2.5, 0.2, 0.2]]})
+    np.testing.assert_array_equal(clamped[:, 9:12], [[2.0, 0.2, 0.2]] * 2)  # SMPL joint 4 = columns 9..11
+    np.testing.assert_array_equal(np.delete(clamped, [9, 10, 11], axis=1), 2.0)
+    assert clamp_joint_limits(pose, None) is pose
+
+
+def test_refine_script_writes_motion_and_diagnostics(tmp_path, standing):
+    source = tmp_path / "in.npz"
+    save_amass_npz(standing.slice(0, 20), source, columns=72)
+    out = tmp_path / "out.npz"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "refine_physics.py"
+    subprocess.run([sys.executable, str(script), f"input={source}", f"out={out}", "floor_z=0.0",
+                    f"hydra.run.dir={tmp_path / 'hydra'}"], check=True, capture_output=True)
+    motion, _ = load_motion(out)
+    assert len(motion) == 20 and np.isfinite(motion.body_pose).all()
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["summary"]["frames"] == 20 and len(report["fallback"]) == 20
 
 
 # --- metrics on hand-made trajectories ----------------------------------------------------------
