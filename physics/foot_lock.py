@@ -5,8 +5,9 @@ velocity in its QP. The equivalent here: at touchdown a point-to-point
 constraint pins the contact point to its anchor (where the targets hold it
 during this contact phase, on the floor), with a force bound; at lift-off the bound ramps to zero over a few frames before the
 pin is removed, so the foot is released smoothly instead of being snapped
-free. A pin whose point has been dragged further than ``max_slip`` (the
-input moved the foot elsewhere) is released at once.
+free. A pin whose point is further than ``max_slip`` from it (a wrong
+contact flag, or a body restarted elsewhere) breaks at once and stays off
+until that contact phase ends, rather than yanking the body across.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FootLock:
         count = len(character.foot_point_joints)
         self._pins: list[int | None] = [None] * count
         self._anchors = np.zeros((count, 3))
+        self._broken = np.zeros(count, dtype=bool)  # [P] broke during the current contact phase
         self.strength = np.zeros(count)  # [P] 0 (free) .. 1 (fully pinned)
 
     def _pin(self, k: int, anchor: np.ndarray) -> None:
@@ -74,9 +76,14 @@ class FootLock:
         cid = self.character.client_id
         for k, touching in enumerate(contact):
             pinned = self._pins[k] is not None
-            if pinned and np.linalg.norm(points[k, :2] - self._anchors[k, :2]) > self.max_slip:
+            self._broken[k] &= bool(touching)  # a new contact phase may pin again
+            anchor = self._anchors[k] if pinned else anchors[k]
+            if (pinned or touching) and np.linalg.norm(points[k, :2] - anchor[:2]) > self.max_slip:
                 self._unpin(k)
-                pinned = False
+                self._broken[k] = bool(touching)
+                continue
+            if self._broken[k]:
+                continue
             if touching and not pinned:
                 self._pin(k, np.array([anchors[k, 0], anchors[k, 1], self.floor_z]))
             elif touching and self.strength[k] < 1.0:
@@ -92,6 +99,7 @@ class FootLock:
         return self.strength.copy()
 
     def release_all(self) -> None:
-        """Remove every pin at once (after a reset)."""
+        """Remove every pin at once (after a reset); the next contact phases pin afresh."""
         for k in range(len(self._pins)):
             self._unpin(k)
+        self._broken[:] = False

@@ -59,7 +59,8 @@ class RefineConfig:
         root_erp: error reduction per step of the root constraint (0..1).
         pin_max_force: force bound of a foot pin (N).
         pin_release_frames: frames over which a pin fades after lift-off.
-        pin_max_slip: a pin breaks when its point is this far from it (m).
+        pin_max_slip: a pin whose point is this far from it (m) breaks and
+            stays off until the contact phase ends.
         pin_erp: error reduction per step of the pins (0..1).
         contact_threshold: probability at which a contact-head output counts.
         contact_height: height of a sole point above the floor below which
@@ -99,7 +100,7 @@ class RefineConfig:
     root_erp: float = 0.2
     pin_max_force: float = 800.0
     pin_release_frames: int = 3
-    pin_max_slip: float = 0.1
+    pin_max_slip: float = 0.25
     pin_erp: float = 0.2
     contact_threshold: float = 0.5
     contact_height: float = 0.03

@@ -20,6 +20,7 @@ from wavecap.physics import metrics
 from wavecap.physics.character import Character
 from wavecap.physics.contacts import contacts_from_motion, contacts_from_probabilities, estimate_floor
 from wavecap.physics.feedforward import holding_torques, link_couples
+from wavecap.physics.foot_lock import FootLock
 from wavecap.physics.motion_io import load_motion
 from wavecap.physics.primitives import Primitive, inertia_box, mass_properties
 from wavecap.physics.refine import refine_motion
@@ -175,6 +176,24 @@ def test_stance_offsets_cancel_slip_and_floor_offset():
     corrected = points + offsets[:, None]
     assert np.abs(corrected[:, :, 0] - corrected[0, :, 0]).max() < 1e-9
     np.testing.assert_allclose(corrected[:, :, 2], 0.0, atol=1e-9)
+
+
+def test_foot_pins_engage_fade_and_break(body, client):
+    character = Character(client, body, self_collision=False)
+    character.reset(np.array([1.0, 0, 0, 0]), np.zeros(3), np.tile([1.0, 0, 0, 0], (23, 1)))
+    here = character.foot_points_world()  # [4, 3]
+    lock = FootLock(character, floor_z=0.0, max_force=500.0, release_frames=2, max_slip=0.2, erp=0.2)
+    far = here + [0.5, 0.0, 0.0]
+    touching = np.array([True, True, False, False])
+    np.testing.assert_array_equal(lock.update(touching, here), [1, 1, 0, 0])
+    np.testing.assert_array_equal(lock.update(np.zeros(4, bool), here), [0.5, 0.5, 0, 0])  # fading out
+    np.testing.assert_array_equal(lock.update(np.zeros(4, bool), here), [0, 0, 0, 0])
+    # An anchor out of reach breaks the pin for the whole contact phase ...
+    np.testing.assert_array_equal(lock.update(touching, far), [0, 0, 0, 0])
+    np.testing.assert_array_equal(lock.update(touching, here), [0, 0, 0, 0])
+    # ... and the next phase pins again.
+    lock.update(np.zeros(4, bool), here)
+    np.testing.assert_array_equal(lock.update(touching, here), [1, 1, 0, 0])
 
 
 # --- refinement --------------------------------------------------------------------------------
