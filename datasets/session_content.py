@@ -225,6 +225,13 @@ def _check_timebase(g: h5py.Group, timebase: str, length: int, where: Where) -> 
         raise where.error(f"timebase {timebase!r} is not a stream with {length} timestamps", "timebase")
 
 
+def check_calibration(g: h5py.Group, found: Found, sizes: dict[str, int], where: Where, level: str, _: int) -> None:
+    """Both transforms are rigid (the attributes, offset included, are checked by the schema)."""
+    for name in ("T_reference_from_radar", "T_world_from_radar"):
+        if name in found:
+            _check_rigid(found, name, where)
+
+
 CONTENT_CHECKS: dict[str, Callable[..., None]] = {
     "/radar": check_radar,
     "/radar_truth": check_radar_truth,
@@ -232,4 +239,5 @@ CONTENT_CHECKS: dict[str, Callable[..., None]] = {
     "/ground_truth": check_ground_truth,
     "/keypoints/*": check_keypoints,
     "/labels/*": check_labels,
+    "/calibration": check_calibration,
 }

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 # Versions this code reads. A file with another version fails validation rather
-# than being read with guessed semantics.
-SUPPORTED_VERSIONS = ("1.0",)
+# than being read with guessed semantics. 1.1 added the optional /calibration group.
+SUPPORTED_VERSIONS = ("1.0", "1.1")
 
 # Point columns every radar cloud starts with, so that ``points[:, :3]`` is the
 # position in the radar frame whatever else a radar reports.
@@ -248,6 +248,31 @@ LABELS = GroupSpec(
     doc="teacher output, one group per run; written after the raw streams, never touching them",
 )
 
-GROUPS = (RADAR, RADAR_TRUTH, CAMERA, GROUND_TRUTH, KEYPOINTS, LABELS)
+CALIBRATION = GroupSpec(
+    "/calibration", False,
+    (
+        FieldSpec(
+            "T_reference_from_radar", "float64", ((4, 4),), True, "m",
+            "rigid transform taking radar-frame points into the reference stream's frame",
+        ),
+        FieldSpec(
+            "T_world_from_radar", "float64", ((4, 4),), False, "m",
+            "the calibrated radar extrinsic (when the reference frame reaches world); use it instead of "
+            "/radar/T_world_from_radar",
+        ),
+    ),
+    (
+        AttrSpec("method", "str", True, doc="how it was estimated, e.g. 'motion'"),
+        AttrSpec("reference", "str", True, doc="stream the radar was aligned to, e.g. '/ground_truth'"),
+        AttrSpec("reference_frame", "str", True, KEYPOINT_FRAMES, "coordinate frame of that stream"),
+        AttrSpec("radar_time_offset_s", "float", True,
+                 doc="add to /radar/timestamps to put radar frames on the reference stream's clock (s)"),
+        AttrSpec("residual_rms_m", "float", False, doc="RMS residual of the alignment after outlier rejection (m)"),
+    ),
+    doc="radar extrinsic and clock offset estimated after recording (scripts/calibrate.py); raw streams keep "
+    "their recorded values",
+)
+
+GROUPS = (RADAR, RADAR_TRUTH, CAMERA, GROUND_TRUTH, KEYPOINTS, LABELS, CALIBRATION)
 # Attributes a label run reserves; the rest are the run's free-form metadata.
 LABEL_RESERVED_ATTRS = tuple(a.name for a in LABELS.attrs)
