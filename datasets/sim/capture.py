@@ -242,6 +242,8 @@ class SyntheticCapture:
         self.camera = Camera(self.client_id, config.camera, config.seed, static_uids=self.scene.uids.values())
         self.radar = RadarSimulator(self.client_id, config.radar, self.T_world_from_radar, config.seed)
         self._betas = torch.as_tensor(self.motion.betas, dtype=torch.float32)[None]
+        self._motion_times = torch.from_numpy(self.motion.times())
+        self._motion_rotations = torch.from_numpy(self.motion.rotations())  # [T, 24, 3, 3]
 
     def close(self) -> None:
         """Release the PyBullet client."""
@@ -264,10 +266,9 @@ class SyntheticCapture:
         Returns:
             rotations [M, 24, 3, 3] float64 (world root first), transl [M, 3] (m, world).
         """
-        src = torch.from_numpy(self.motion.times())
         dst = torch.as_tensor(np.asarray(times, dtype=np.float64))
-        rot = resample_rotations(src, torch.from_numpy(self.motion.rotations()), dst)
-        transl = resample_linear(src, torch.from_numpy(self.motion.transl), dst)
+        rot = resample_rotations(self._motion_times, self._motion_rotations, dst)
+        transl = resample_linear(self._motion_times, torch.from_numpy(self.motion.transl), dst)
         return rot.numpy(), transl.numpy()
 
     def forward(self, rotations: np.ndarray, transl: np.ndarray, vertices: bool = False) -> Any:
