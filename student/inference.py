@@ -144,10 +144,11 @@ def smpl_outputs(pred: dict[str, np.ndarray], body_model: BodyModel, label_frame
     out = {"body_pose": body_pose, "betas": betas,
            "contact_prob": 1.0 / (1.0 + np.exp(-pred["contact_logits"])),
            "joint_scale_m": np.exp(pred["joint_log_scale"])}
-    for frame, (o, t) in ((label_frame, (orient, pred["transl"])), (other, (other_orient, other_transl))):
-        o, t = o.astype(np.float32), t.astype(np.float32)
-        out[f"{frame}/global_orient"], out[f"{frame}/transl"] = o, t
-        out[f"{frame}/joints29"] = smpl_joints29(body_model, o, body_pose, frame_betas, t)
+    out[f"{label_frame}/global_orient"], out[f"{label_frame}/transl"] = orient, pred["transl"]
+    out[f"{other}/global_orient"], out[f"{other}/transl"] = other_orient, other_transl
+    joints = smpl_joints29(body_model, orient, body_pose, frame_betas, pred["transl"])  # [T, 29, 3]
+    # Joints are points: one FK, then the rigid transform (what FK of the moved parameters gives).
+    out[f"{label_frame}/joints29"], out[f"{other}/joints29"] = joints, joints @ T[:3, :3].T + T[:3, 3]
     return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
 
@@ -204,7 +205,7 @@ def infer_session(session_path: str, checkpoint: str, body_model: BodyModel, out
         mode, window, overlap: see :func:`predict`.
         physics: refine the world-frame motion with :func:`wavecap.physics.refine.refine_motion`,
             driven by the predicted contact probabilities; the refined motion
-            is stored as ``physics/…`` and is what the ``.npz`` holds.
+            is stored as ``physics/…`` (world frame) and is what the ``.npz`` holds.
         physics_config: ``RefineConfig`` fields.
 
     Returns:
@@ -230,6 +231,9 @@ def infer_session(session_path: str, checkpoint: str, body_model: BodyModel, out
         outputs.update({"physics/global_orient": motion.global_orient.astype(np.float32),
                         "physics/body_pose": motion.body_pose.astype(np.float32),
                         "physics/transl": motion.transl.astype(np.float32)})
+        outputs["physics/joints29"] = smpl_joints29(body_model, outputs["physics/global_orient"],
+                                                    outputs["physics/body_pose"],
+                                                    np.broadcast_to(motion.betas, (len(motion), 10)), motion.transl)
     if out_h5 is not None:
         write_predictions_h5(out_h5, timestamps, outputs, {
             "session": os.path.abspath(session_path), "checkpoint": os.path.abspath(checkpoint),

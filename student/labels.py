@@ -123,7 +123,7 @@ def smpl_joints29(body_model: BodyModel, global_orient: np.ndarray, body_pose: n
         for s in range(0, len(global_orient), batch):
             part = [torch.as_tensor(np.array(x[s:s + batch]), dtype=torch.float32)
                     for x in (global_orient, body_pose, betas, transl)]
-            out.append(body_model(*part).joints29.numpy())
+            out.append(body_model(*part, return_vertices=False).joints29.numpy())
     return np.concatenate(out) if out else np.zeros((0, 29, 3), np.float32)
 
 
