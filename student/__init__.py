@@ -8,6 +8,14 @@ Modules:
     heads, model: output heads and the composed :class:`RadarStudent`.
     streaming: frame-by-frame causal inference as a recurrence.
     losses, targets: distillation losses and label-derived targets.
+    labels: per-radar-frame SMPL labels (teacher runs, ground truth as labels,
+        frame changes of SMPL parameters).
+    data: session windows, leak-free splits, radar augmentations.
+    training: the distillation loop (scripts/train_student.py; DDP, resumable).
+    inference: offline (full / sliding-window) and streaming inference
+        (scripts/infer_student.py).
+    evaluation: predictions vs ground truth (scripts/evaluate.py; metrics in
+        wavecap.metrics).
 """
 
 from wavecap.student.encoders import (
