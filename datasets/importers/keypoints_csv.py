@@ -121,7 +121,7 @@ def read_keypoint_csv(
         bad = ~np.isfinite(f) | (f != np.round(f)) | (np.abs(f) > 2.0**53)
         if bad.any():
             row = int(np.argmax(bad))
-            raise table.error(f"frame number {f[row]!r} is not an integer", row, frame_col)
+            raise table.error(f"frame number {float(f[row]):g} is not an integer", row, frame_col)
         frames = f.astype(np.int64)
         if (np.diff(frames) <= 0).any():
             row = int(np.argmax(np.diff(frames) <= 0)) + 1
@@ -195,7 +195,7 @@ def _confidence(table: CsvTable, columns: dict[int, tuple[int, str]], positions:
             value = v
         if bad.any():
             row = int(np.argmax(bad))
-            raise table.error(f"{kind} {v[row]!r} outside {'{0, 1, 2}' if 'state' in kind else '[0, 1]'}", row,
+            raise table.error(f"{kind} {float(v[row]):g} outside {'{0, 1, 2}' if 'state' in kind else '[0, 1]'}", row,
                               column)
         conf[:, joint] = np.where(np.isnan(positions[:, joint, 0]), 0.0, value)
         positions[value == 0, joint] = np.nan

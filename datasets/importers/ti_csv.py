@@ -203,15 +203,15 @@ def _frame_numbers(table: CsvTable, column: int, max_missing: int) -> np.ndarray
     bad = ~np.isfinite(f) | (f != np.round(f)) | (np.abs(f) > 2.0**53)
     if bad.any():
         row = int(np.argmax(bad))
-        raise table.error(f"frame number {f[row]!r} is not an integer", row, column)
+        raise table.error(f"frame number {float(f[row]):g} is not an integer", row, column)
     frames = f.astype(np.int64)
     step = np.diff(frames)
-    if (step < 0).any():
-        row = int(np.argmax(step < 0)) + 1
-        raise table.error(f"frame number goes back from {frames[row - 1]} to {frames[row]}: rows must be in frame "
-                          "order (a restarted or concatenated recording?)", row, column)
-    if (step > max_missing + 1).any():
-        row = int(np.argmax(step > max_missing + 1)) + 1
+    back, jump = step < 0, step > max_missing + 1
+    if back.any() or jump.any():
+        row = int(np.argmax(back | jump)) + 1  # the first problem in file order
+        if back[row - 1]:
+            raise table.error(f"frame number goes back from {frames[row - 1]} to {frames[row]}: rows must be in "
+                              "frame order (a restarted or concatenated recording?)", row, column)
         raise table.error(f"frame number jumps from {frames[row - 1]} to {frames[row]}, more than "
                           f"max_missing_frames={max_missing} missing frames", row, column)
     return frames

@@ -79,8 +79,8 @@ def frame_times(
     if (np.diff(seconds) <= 0).any():
         i = int(np.argmax(np.diff(seconds) <= 0)) + 1
         return synthesised(frame_numbers, rate_hz,
-                           f"file times do not increase at frame {int(f[i])} ({seconds[i - 1]!r} s then "
-                           f"{seconds[i]!r} s: too coarse or out of order)")
+                           f"file times do not increase at frame {int(f[i])} ({float(seconds[i - 1]):.6f} s then "
+                           f"{float(seconds[i]):.6f} s: too coarse or out of order)")
     slope, intercept = np.polyfit(f - f[0], seconds - seconds[0], 1)
     jitter = float(np.sqrt(np.mean((seconds - seconds[0] - (slope * (f - f[0]) + intercept)) ** 2)))
     if not slope > 0 or jitter > MAX_JITTER * slope:
