@@ -11,6 +11,10 @@ Keys:
         capture itself: scene set-up, posing, rendering, radar, ground truth
         and session writing. The subject's motion is an input (procedural or
         an AMASS file); its generation time is ``simulator.motion_generation_s``.
+        The machine is shared, so ``simulator.realtime_factor_cpu`` divides by
+        the process's CPU time instead (all its threads; what an otherwise idle
+        machine would give at best) and ``simulator.load_average_1min`` says
+        how busy the machine was.
     simulator.points_per_frame_mean / _p95: radar detections per frame.
     simulator.on_body_fraction: share of detections whose reported position
         (radar frame -> world) lies within ``surface_tolerance_m`` of the
@@ -35,6 +39,7 @@ Keys:
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -81,15 +86,16 @@ class _Scorer:
         self.sign_ok: list[np.ndarray] = []
         self.sign_ok_truth: list[np.ndarray] = []
         self.joint_hits = self.joint_total = 0
-        self.seconds = 0.0
+        self.seconds = self.cpu_seconds = 0.0
 
     def __call__(self, shot: CameraShot | RadarShot) -> None:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         if isinstance(shot, CameraShot):
             self._camera(shot)
         else:
             self._radar(shot)
         self.seconds += time.perf_counter() - start
+        self.cpu_seconds += time.process_time() - start_cpu
 
     def _camera(self, shot: CameraShot) -> None:
         cam = self.capture.camera
@@ -172,11 +178,13 @@ def run(cfg: Any) -> dict[str, float | int | str]:
     motion_seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as folder:
         path = str(Path(folder) / "bench.h5")
-        start = time.perf_counter()
+        load = os.getloadavg()[0]
+        start, start_cpu = time.perf_counter(), time.process_time()
         with SyntheticCapture(config, body_model, motion) as capture:
             scorer = _Scorer(capture, body_model, float(bench.surface_tolerance_m), float(bench.velocity_step_s))
             write_session(capture, path, compression=bench.compression, progress=False, on_shot=scorer)
         wall = time.perf_counter() - start - scorer.seconds
+        cpu = time.process_time() - start_cpu - scorer.cpu_seconds
         scorer.score_radar()
         valid = validate_session(path, "full").ok
         size_mb = Path(path).stat().st_size / 2**20
@@ -195,6 +203,8 @@ def run(cfg: Any) -> dict[str, float | int | str]:
         "simulator.camera_frames": len(capture.camera_times),
         "simulator.radar_frames": len(points),
         "simulator.realtime_factor": config.seconds / wall,
+        "simulator.realtime_factor_cpu": config.seconds / cpu,
+        "simulator.load_average_1min": round(load, 2),
         "simulator.motion_generation_s": round(motion_seconds, 2),
         "simulator.session_valid": int(valid),
         "simulator.session_mb": round(size_mb, 2),
