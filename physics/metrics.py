@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wavecap import metrics as pose_metric
 from wavecap.body import FOOT_VERTEX_IDS, BodyModel
 
 # WHAM/GVHMR FS vertices (big toes and heels).
@@ -180,9 +181,8 @@ def jitter(joints: np.ndarray, fps: float) -> float:
         joints: [T, J, 3] global joint positions (m), T >= 4.
         fps: frame rate.
     """
-    joints = _check(joints, "joints")
-    third = joints[3:] - 3 * joints[2:-1] + 3 * joints[1:-2] - joints[:-3]  # [T-3, J, 3]
-    return float(np.linalg.norm(third, axis=-1).mean() * fps**3 / 10.0)
+    per_joint = pose_metric.jitter(_check(joints, "joints"))  # [T-3, J] mm / frame^3
+    return float(per_joint.mean() / 1000.0 * fps**3 / 10.0)
 
 
 def accel_error(joints: np.ndarray, gt_joints: np.ndarray, fps: float, align_root: bool = True) -> float:
@@ -195,13 +195,13 @@ def accel_error(joints: np.ndarray, gt_joints: np.ndarray, fps: float, align_roo
         align_root: subtract joint 0 (pelvis) per frame first (WHAM/GVHMR).
     """
     joints, gt_joints = _check(joints, "joints"), _check(gt_joints, "gt_joints")
-    if align_root:
-        joints, gt_joints = joints - joints[:, :1], gt_joints - gt_joints[:, :1]
-
-    def accel(x: np.ndarray) -> np.ndarray:
-        return x[:-2] - 2 * x[1:-1] + x[2:]  # [T-2, J, 3]
-
-    return float(np.linalg.norm(accel(joints) - accel(gt_joints), axis=-1).mean() * fps**2)
+    if not align_root:  # accel_errors root-aligns; a zero root keeps the global motion
+        joints = np.concatenate([np.zeros_like(joints[:, :1]), joints], axis=1)
+        gt_joints = np.concatenate([np.zeros_like(gt_joints[:, :1]), gt_joints], axis=1)
+    per_joint = pose_metric.accel_errors(joints, gt_joints)  # [T-2, J(+1)] mm / frame^2
+    if not align_root:
+        per_joint = per_joint[:, 1:]
+    return float(per_joint.mean() / 1000.0 * fps**2)
 
 
 def mpjpe(joints: np.ndarray, gt_joints: np.ndarray, align_root: bool = False) -> float:
@@ -213,9 +213,7 @@ def mpjpe(joints: np.ndarray, gt_joints: np.ndarray, align_root: bool = False) -
         align_root: subtract joint 0 (pelvis) from both per frame.
     """
     joints, gt_joints = _check(joints, "joints"), _check(gt_joints, "gt_joints")
-    if align_root:
-        joints, gt_joints = joints - joints[:, :1], gt_joints - gt_joints[:, :1]
-    return float(np.linalg.norm(joints - gt_joints, axis=-1).mean() * 1000.0)
+    return float(pose_metric.joint_errors(joints, gt_joints, "root" if align_root else "none").mean())
 
 
 def motion_metrics(
