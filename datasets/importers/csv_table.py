@@ -16,7 +16,6 @@ import codecs
 import csv
 import io
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +26,7 @@ from wavecap.errors import DataError
 _PARSE_ERRORS = (ValueError, TypeError, IndexError, OverflowError)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CsvTable:
     """A numeric table read from a CSV file.
 
@@ -36,13 +35,18 @@ class CsvTable:
         header: column names from the header row, or None without one.
         values: [R, C] float64, one row per non-blank data line; NaN where a
             field was empty or ``nan``.
-        row_lines: [R] 1-based file line of each row (for error messages).
+        body_offset: byte offset of the first data line (in the UTF-8 text).
+        first_line: 1-based file line where the data starts.
+        known_lines: [R] file line of each row when the slow path counted
+            them; otherwise :meth:`line_of` finds them on demand.
     """
 
     path: str
     header: tuple[str, ...] | None
     values: np.ndarray
-    row_lines: np.ndarray
+    body_offset: int
+    first_line: int
+    known_lines: np.ndarray | None = None
 
     @property
     def n_columns(self) -> int:
@@ -53,9 +57,17 @@ class CsvTable:
         """Header name of a column, or ``column <i>`` without a header."""
         return self.header[index] if self.header is not None else f"column {index}"
 
+    def line_of(self, row: int) -> int:
+        """1-based file line of data row ``row`` (found only when an error message needs it)."""
+        if self.known_lines is None:
+            with open(self.path, "rb") as f:
+                body = _as_utf8(f.read(), self.path)[self.body_offset :]
+            self.known_lines = _row_lines(body, self.first_line, len(self.values))
+        return int(self.known_lines[row])
+
     def error(self, message: str, row: int | None = None, column: int | None = None) -> DataError:
         """A DataError naming this file, the row's line and the column."""
-        where = f"line {int(self.row_lines[row])}: " if row is not None and row < len(self.row_lines) else ""
+        where = f"line {self.line_of(row)}: " if row is not None and 0 <= row < len(self.values) else ""
         return DataError(where + message, file=self.path, field=None if column is None else self.column_name(column))
 
 
@@ -91,13 +103,13 @@ def read_csv_table(path: str | os.PathLike[str], delimiter: str = ",", parser: s
     fields = _split(first, delimiter)
     is_header = not all(_is_number(f) for f in fields)
     header = tuple(fields) if is_header else None
-    body, data_line = (raw[end:], line + 1) if is_header else (raw[start:], line)
+    offset, data_line = (end, line + 1) if is_header else (start, line)
+    body = raw[offset:]
     values = _fast_parse(body, len(fields), delimiter, parser)
+    lines = None
     if values is None:
         values, lines = _slow_parse(body, len(fields), delimiter, data_line, path, header)
-    else:
-        lines = _row_lines(body, data_line, len(values))
-    return CsvTable(path, header, values, lines)
+    return CsvTable(path, header, values, offset, data_line, lines)
 
 
 def _as_utf8(raw: bytes, path: str) -> bytes:
@@ -140,9 +152,9 @@ def _is_number(text: str) -> bool:
 
 def _fast_parse(body: bytes, n_columns: int, delimiter: str, parser: str) -> np.ndarray | None:
     """[R, C] float64 from a strict C parser, or None if the body is irregular in any way."""
-    if not body.strip():
+    if not body or body.isspace():
         return np.zeros((0, n_columns))
-    use_pandas = parser == "pandas" or (parser == "auto" and _have_pandas())
+    use_pandas = parser == "pandas" or (parser == "auto" and have_pandas())
     try:
         if use_pandas:
             import pandas as pd
@@ -161,7 +173,8 @@ def _fast_parse(body: bytes, n_columns: int, delimiter: str, parser: str) -> np.
     return values
 
 
-def _have_pandas() -> bool:
+def have_pandas() -> bool:
+    """Whether the optional pandas parser is installed."""
     try:
         import pandas  # noqa: F401
     except ImportError:
@@ -169,12 +182,13 @@ def _have_pandas() -> bool:
     return True
 
 
-_BLANK_LINES = re.compile(rb"(^|\n)[ \t\r]*(\n|$)")
-
-
 def _row_lines(body: bytes, first_line: int, rows: int) -> np.ndarray:
-    """1-based file line of each data row; blank lines (which parsers skip) are counted."""
-    if not _BLANK_LINES.search(body.rstrip()):
+    """1-based file line of each data row; empty lines (which the parsers skip) are counted.
+
+    Lines holding only spaces make the strict parsers fail, so they reach the
+    slow path, which numbers lines itself; only truly empty lines are looked for.
+    """
+    if not (body.startswith((b"\n", b"\r\n")) or b"\n\n" in body or b"\n\r\n" in body):
         return first_line + np.arange(rows)
     lines = body.split(b"\n")
     numbers = [first_line + i for i, line in enumerate(lines) if line.strip()]

@@ -89,10 +89,7 @@ def read_keypoint_csv(
         raise DataError("no data rows", file=path)
     coords, conf_cols, frame_col, time_col, ignored = _layout(table, skel, options.layout)
     values = table.values
-    positions = values[:, coords]  # (K, J, 3)
-    nonfinite = int(np.isinf(positions).any(axis=-1).sum())
-    positions = np.where(np.isfinite(positions), positions, np.nan)
-    positions[np.isnan(positions).any(axis=-1)] = np.nan  # a joint is tracked in all 3 coordinates or not at all
+    positions, nonfinite = storable_joints(values[:, coords])  # (K, J, 3)
     confidence = _confidence(table, conf_cols, positions)
 
     unit, why = keypoint_units(positions, skel.bones, options.units, path)
@@ -102,13 +99,10 @@ def read_keypoint_csv(
     positions = positions @ AXES[options.axes].T
     if options.transform is not None:
         positions = positions @ options.transform[:3, :3].T + options.transform[:3, 3]
-    # Values beyond float32 (what is stored) count as untracked, like Inf.
-    with np.errstate(over="ignore"):
-        overflow = ~np.isfinite(positions.astype(np.float32)).all(axis=-1) & ~np.isnan(positions).any(axis=-1)
-    nonfinite += int(overflow.sum())
-    positions[overflow] = np.nan
+    positions, overflow = storable_joints(positions)
+    nonfinite += overflow
     if confidence is not None:
-        confidence[overflow] = 0.0
+        confidence[np.isnan(positions[..., 0])] = 0.0
     report.assume("keypoints.units", f"{unit}; {why}")
     report.assume("keypoints.frame", f"{options.frame}, file axes {options.axes}"
                                      + (" then the given transform" if options.transform is not None else ""))
@@ -135,6 +129,22 @@ def read_keypoint_csv(
     figures = {"rows": len(values), "nonfinite_joints_set_untracked": nonfinite, "units_assumed": unit,
                "ignored_columns": ignored}
     return KeypointTable(skel, positions, confidence, frames, times, figures)
+
+
+def storable_joints(positions: np.ndarray) -> tuple[np.ndarray, int]:
+    """Joints with any coordinate not finite in float32 (what is stored) become untracked (NaN).
+
+    Args:
+        positions: (..., J, 3) joint positions.
+
+    Returns:
+        The positions as float64 with such joints NaN in all three coordinates,
+        and how many joints were finite before but are not storable (Inf, overflow).
+    """
+    with np.errstate(over="ignore"):
+        ok = np.isfinite(np.asarray(positions, dtype=np.float64).astype(np.float32)).all(axis=-1)
+    lost = int((~ok & ~np.isnan(positions).any(axis=-1)).sum())
+    return np.where(ok[..., None], positions, np.nan).astype(np.float64), lost
 
 
 def _layout(table: CsvTable, skel: Skeleton, layout: str) -> tuple[np.ndarray, dict, int | None, int | None, list]:

@@ -27,7 +27,7 @@ from wavecap.errors import DataError
 from wavecap.skeletons import get_skeleton
 
 from .frame_files import load_npy, numbered_files, ragged, warn_synthesised_times
-from .keypoints_csv import AXES
+from .keypoints_csv import AXES, storable_joints
 from .options import KeypointOptions, RadarOptions
 from .report import ImportReport
 from .streams import KeypointData, RadarData, write_session
@@ -90,16 +90,16 @@ def read_mmfi_ground_truth(path: Path, n_frames: int, t: np.ndarray, options: Ke
     if len(gt) != n_frames:
         raise DataError(f"{len(gt)} ground-truth frames for {n_frames} radar frames; MM-Fi pairs them by index",
                         file=str(path))
-    positions = np.where(np.isfinite(gt), gt, np.nan).astype(np.float64)
-    positions[np.isnan(positions).any(axis=-1)] = np.nan
+    positions, lost = storable_joints(gt.astype(np.float64))
     unit, why = keypoint_units(positions, skeleton.bones, options.units, str(path))
     positions = positions * LENGTH_SCALE[unit] @ AXES[options.axes].T
     if options.transform is not None:
         positions = positions @ options.transform[:3, :3].T + options.transform[:3, 3]
+    positions, overflow = storable_joints(positions)
     report.assume("keypoints.units", f"{unit}; {why}")
     report.assume("keypoints.pairing", "by index: ground-truth row i is radar frame i")
     report.assume("keypoints.frame", f"{options.frame} (MM-Fi's ground-truth frame; axes {options.axes})")
-    figures = {"timestamps": "radar frames'", "units_assumed": unit}
+    figures = {"timestamps": "radar frames'", "units_assumed": unit, "nonfinite_joints_set_untracked": lost + overflow}
     return KeypointData(options.name or skeleton.name, t, positions, skeleton.joint_names, skeleton.name,
                         options.frame, None, figures)
 

@@ -145,8 +145,7 @@ def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions, report: Imp
     dropped = int((keep & ~finite).sum())
     keep &= finite
 
-    xyz = points64[keep, :3]
-    unit, why = radar_units(xyz, options.units, path)
+    unit, why = radar_units(points64[keep, :3], options.units, path)
     scale = LENGTH_SCALE[unit]
     if scale != 1.0:
         points64 = points64 * np.array([scale if k in LENGTH_KEYS else 1.0 for k in point_keys])
@@ -190,7 +189,8 @@ def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions, report: Imp
         "rows": len(values), "rows_dropped_nonfinite": dropped, "empty_frame_marker_rows": markers,
         "frame_numbers": f"{first}..{last}", "frames_without_rows": int((~present).sum()),
         "units_assumed": unit, "ignored_columns": _ignored(table, cols),
-        "max_range_m": round(float(np.linalg.norm(points64[keep, :3], axis=1).max()), 3) if keep.any() else 0.0,
+        "max_range_m": round(float(np.sqrt(np.einsum("ij,ij->i", *[points64[keep, :3]] * 2).max())), 3)
+        if keep.any() else 0.0,
     }
     radar = RadarData(points64[keep].astype(np.float32), offsets, times.t, columns, config, extrinsic, figures,
                       "file" if times.source == "file" else f"synthesised at {options.frame_rate_hz:g} Hz")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-SECTIONS: tuple[str, ...] = ("body", "simulator", "teacher", "student", "physics")
+SECTIONS: tuple[str, ...] = ("body", "simulator", "teacher", "student", "physics", "importers")
 
 
 def section_runner(name: str) -> Callable[[Any], dict[str, Any]]:
