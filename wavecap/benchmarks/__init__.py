@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-SECTIONS: tuple[str, ...] = ("body", "simulator", "teacher", "student", "physics", "importers")
+# ``section=all`` runs them in this order; e2e (the whole demo, minutes) stays last.
+SECTIONS: tuple[str, ...] = ("body", "simulator", "teacher", "student", "physics", "importers", "e2e")
 
 
 def section_runner(name: str) -> Callable[[Any], dict[str, Any]]:
