@@ -238,6 +238,60 @@ def test_ti_csv_with_kinect_keypoints_makes_a_trainable_session(tmp_path: Path) 
         np.testing.assert_allclose(s.keypoints["kinect_v2"].positions(), kp, atol=1e-5)
 
 
+def test_student_trains_on_imported_kinect_keypoints(tmp_path: Path) -> None:
+    """TI CSV + Kinect-25 CSV -> session -> the radar student's kinect_v2 head learns the keypoint targets."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from wavecap.body import build_body_model
+    from wavecap.student.data import read_radar
+    from wavecap.student.encoders import RadarFrames
+    from wavecap.student.losses import StudentTargets, student_loss
+    from wavecap.student.model import build_student
+
+    rng = np.random.default_rng(10)
+    kp = kinect_positions(48, seed=1)
+    lines = []
+    for k, joints in enumerate(kp):  # radar points scattered around the tracked joints
+        pts = joints[rng.choice(25, 10)] + rng.normal(0, 0.03, (10, 3))
+        lines += [f"{k},10,{x:.4f},{y:.4f},{z:.4f},{rng.normal():.3f},{rng.uniform(5, 30):.2f},{T0 + k / 10:.3f}"
+                  for x, y, z in pts]
+    radar = write_ti(tmp_path / "radar.csv", lines)
+    labels = write_kinect(tmp_path / "kinect.csv", kp, np.arange(48))
+    import_ti_csv(radar, tmp_path / "s.h5", keypoints=labels, skeleton="kinect_v2",
+                  radar_options=RadarOptions(columns={"snr": "Intensity"}))  # TI's "Intensity" is an SNR
+
+    with initialize_config_dir(config_dir=str(REPO / "configs" / "student"), version_base=None):
+        cfg = compose("model", overrides=["dim=32", "encoder.out_dim=32", "encoder.hidden=[16,32]",
+                                          "encoder.max_points=16", "temporal.depth=1", "temporal.heads=2",
+                                          "temporal.dim_head=16", "temporal.nb_features=16",
+                                          "+keypoint_heads.kinect_v2=25"])
+    with open_session(tmp_path / "s.h5") as s:
+        points, mask = read_radar(s, list(cfg.encoder.columns), int(cfg.encoder.max_points))
+        stream = s.keypoints["kinect_v2"]
+        assert stream.skeleton == "kinect_v2" and np.array_equal(stream.timestamps, s.radar.timestamps)
+        world_from_radar = s.radar.T_world_from_radar
+        targets_radar = (stream.positions() - world_from_radar[:3, 3]) @ world_from_radar[:3, :3]
+    torch.manual_seed(0)
+    model = build_student(cfg)
+    model.encoder.fit_normalizer(torch.from_numpy(points), torch.from_numpy(mask))
+    frames = RadarFrames(frame_mask=torch.ones(1, 48, dtype=torch.bool), points=torch.from_numpy(points)[None],
+                         point_mask=torch.from_numpy(mask)[None])
+    targets = StudentTargets(frame_mask=torch.ones(1, 48, dtype=torch.bool),
+                             keypoints={"kinect_v2": torch.from_numpy(targets_radar).float()[None]})
+    body_model = build_body_model("stand-in")
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    losses = []
+    for _ in range(25):
+        loss, terms = student_loss(model(frames), targets, body_model)
+        assert set(terms) == {"keypoints"}  # keypoint labels alone train the student
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.3 * losses[0], losses[::5]
+
+
 def test_keypoints_units_axes_states_and_pairing(tmp_path: Path) -> None:
     lines, _ = ti_rows(np.random.default_rng(6), skip=(), marker=-1, nan_frame=-1)
     radar = write_ti(tmp_path / "radar.csv", lines)

@@ -81,7 +81,10 @@ def resolve_columns(table: CsvTable, overrides: dict[str, str | int]) -> dict[st
             if hits:
                 found[key] = hits[0]
     for key, spec in overrides.items():
-        found[key] = _override_index(table, key, spec)
+        index = _override_index(table, key, spec)
+        # An override wins over the name-based guess for that column (e.g. snr="Intensity").
+        found = {k: i for k, i in found.items() if i != index}
+        found[key] = index
     missing = [k for k in ("frame", "x", "y", "z") if k not in found]
     if missing:
         have = list(table.header) if table.header is not None else f"{table.n_columns} unnamed columns"
