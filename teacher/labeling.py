@@ -22,9 +22,11 @@ Person boxes (``boxes.source``): ``session`` reads ``/camera/boxes`` [T, 4];
 ``fixed`` uses ``boxes.region`` (null: the whole image); ``track`` crops each
 batch around the previous frame's projected joints, starting from
 ``boxes.first`` (``fixed``, ``session`` or, for synthetic sessions only and
-recorded in the provenance, ``gt``: the projected ground truth). Tracking is
-per batch: every frame of a batch uses the box from the last frame of the
-previous batch, so ``boxes.margin`` must cover a batch's worth of motion.
+recorded in the provenance, ``gt``: the projected ground truth), refined by
+``boxes.refine`` passes on the first image; an implausible tracked box (lost
+person) falls back to that source. Tracking is per batch: every frame of a
+batch uses the box from the last frame of the previous batch, so
+``boxes.margin`` must cover a batch's worth of motion.
 """
 
 from __future__ import annotations
@@ -327,23 +329,57 @@ class BoxSource:
         else:
             raise DataError(f"boxes.first must be session, fixed or gt, got {first!r}", field="boxes.first")
 
-    def start(self, index: int, previous: LabelTrack | None) -> torch.Tensor:
+    def start(self, index: int, previous: LabelTrack | None) -> tuple[torch.Tensor, bool]:
         """Box [4] of the first frame of a batch starting at camera frame ``index``.
 
         Args:
             previous: for tracking, a track whose last frame is frame
                 ``index - 1`` (None at the start of the session).
+
+        Returns:
+            the box, and whether it came from the first-box source while
+            tracking (session start, or the track was lost), so that the
+            caller refines it.
         """
-        if self.mode != "track" or previous is None:
-            return self.base[index]
-        last = previous.slice(len(previous) - 1, len(previous))
-        if not bool(last.valid[0]):  # lost: fall back to the first-box source
-            return self.base[index]
-        uv, depth = project_points(last.joints29.float(), torch.as_tensor(self.info.K, dtype=torch.float32))
-        keep = (depth[0] > 0) & (last.joint_confidence[0].float() > float(self.cfg["min_score"]))
+        if self.mode != "track":
+            return self.base[index], False
+        if previous is None:
+            return self.base[index], True
+        box = self.from_joints(previous.joints29[-1], previous.joint_confidence[-1])
+        if box is None or not bool(previous.valid[-1]):  # lost: back to the first-box source
+            return self.base[index], True
+        return box, False
+
+    def from_joints(self, joints29: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor | None:
+        """Box around camera-frame joints [29, 3] projected, or None if implausible.
+
+        Implausible: no confident joint in front of the camera, a centre
+        outside the image, or a side outside [8 px, 2 x the image].
+        """
+        uv, depth = project_points(joints29.float()[None], torch.as_tensor(self.info.K, dtype=torch.float32))
+        keep = (depth[0] > 0) & (confidence.float() > float(self.cfg["min_score"])) & torch.isfinite(uv[0]).all(-1)
         if not bool(keep.any()):
-            return self.base[index]
-        return box_from_joints(uv[0][keep], float(self.cfg["margin"]))
+            return None
+        box = box_from_joints(uv[0][keep], float(self.cfg["margin"]))
+        centre, side = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()
+        inside = bool((centre >= 0).all()) and float(centre[0]) < self.info.width and float(centre[1]) < self.info.height
+        if not inside or not 8.0 <= float(side) <= 2.0 * max(self.info.width, self.info.height):
+            return None
+        return box
+
+    def refine(self, teacher: RGBTeacher, image: torch.Tensor, box: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+        """Re-centre a first box on the person: ``boxes.refine`` passes of one image.
+
+        A first box (e.g. the whole image) frames the person loosely; each
+        pass crops at the previous pass's projected joints.
+        """
+        for _ in range(int(self.cfg["refine"])):
+            track = teacher.predict(image[None], box[None], K)
+            better = self.from_joints(track.joints29[0], track.joint_confidence[0])
+            if better is None:
+                break
+            box = better
+        return box
 
     def batch(self, indices: torch.Tensor, first_box: torch.Tensor) -> torch.Tensor:
         """Boxes [B, 4] of a batch of frames."""
@@ -374,7 +410,9 @@ def label_camera_stage(
         previous = read_track(info.path, run, start - 1, start) if start > 0 else None
         parts: list[LabelTrack] = []
         for indices, images in decode_batches(info.path, range(start, stop), batch_size, int(cfg["num_workers"])):
-            first = boxes.start(int(indices[0]), previous)
+            first, refine = boxes.start(int(indices[0]), previous)
+            if refine:
+                first = boxes.refine(teacher, images[0], first, K)
             track = teacher.predict(images, boxes.batch(indices, first), K)
             parts.append(track)
             previous = track
