@@ -6,7 +6,14 @@
 * :mod:`~wavecap.teacher.pose` — network output -> SMPL parameters;
 * :mod:`~wavecap.teacher.checkpoint` — strict loading of official checkpoints;
 * :mod:`~wavecap.teacher.crop`, :mod:`~wavecap.teacher.boxes` — person boxes
-  and HybrIK's crop / normalisation.
+  and HybrIK's crop / normalisation;
+* :mod:`~wavecap.teacher.labeling` — labeling sessions (camera- and
+  radar-clock label runs), with :mod:`~wavecap.teacher.label_frames`
+  (change of frame, resampling, smoothing) and
+  :mod:`~wavecap.teacher.keypoint_labels` (labels from keypoint streams);
+* :mod:`~wavecap.teacher.training`, :mod:`~wavecap.teacher.training_data` —
+  training on sessions with ground truth; :mod:`~wavecap.teacher.evaluation`
+  — label accuracy against ground truth.
 """
 
 from wavecap.teacher.boxes import JointTracker, box_from_joints, check_boxes, fixed_boxes

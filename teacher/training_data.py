@@ -77,7 +77,8 @@ def build_crop_cache(
 
     Args:
         paths: sessions with camera and SMPL ground truth.
-        out: cache file (written atomically; reused as it is if present).
+        out: cache file (written atomically; reused if it was cut from the
+            same sessions, else rebuilt).
         body_model: ground-truth body model.
         size: network input side S; cached crops are ``round(S * context)``.
         scale_mult: HybrIK's square-box enlargement.
@@ -88,10 +89,13 @@ def build_crop_cache(
         ``crops`` [N, 3, C, C] uint8, ``boxes`` [N, 4] the cached region
         (square, image px), ``joints29`` [N, 29, 3] camera frame, ``phi``
         [N, 23, 2], ``betas`` [N, 10], ``K`` [N, 3, 3], ``session`` [N] index
-        into ``paths``.
+        into ``paths``, and ``sources`` (session path and frame count of each).
     """
+    sources = [f"{os.path.abspath(p)}#{_camera_frames(p)}" for p in paths]
     if os.path.exists(out):
-        return torch.load(out, weights_only=True)
+        cache = torch.load(out, weights_only=True)
+        if cache.get("sources") == sources:
+            return cache
     cache_side = int(round(size * context))
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("crops", "boxes", "joints29", "phi", "betas", "K", "session")}
     for index, path in enumerate(paths):
@@ -111,11 +115,17 @@ def build_crop_cache(
         parts["betas"].append(gt["betas"])
         parts["K"].append(gt["K"].expand(T, 3, 3))
         parts["session"].append(torch.full((T,), index, dtype=torch.int64))
-    cache = {k: torch.cat(v) for k, v in parts.items()}
+    cache: dict = {k: torch.cat(v) for k, v in parts.items()}
+    cache["sources"] = sources  # which sessions it was cut from: a stale cache is rebuilt
     tmp = f"{out}.tmp-{os.getpid()}"
     torch.save(cache, tmp)
     os.replace(tmp, out)
     return cache
+
+
+def _camera_frames(path: str) -> int:
+    with open_session(path) as s:
+        return len(s.camera) if s.camera is not None else 0
 
 
 def augment_params(n: int, generator: torch.Generator, scale: float, shift: float, rotation_deg: float,
