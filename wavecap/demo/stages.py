@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 import wavecap
 from wavecap.body import BodyModel
@@ -149,9 +150,12 @@ def infer(cfg: DictConfig, paths: RunPaths, body_model: BodyModel) -> Path:
     from wavecap.student.inference import infer_session
 
     if not paths.prediction.exists():
-        infer_session(str(paths.heldout), str(paths.student_dir / "best.pt"), body_model,
-                      out_h5=str(paths.prediction), out_npz=str(paths.prediction_npz), mode=str(cfg.infer.mode),
-                      window=int(cfg.infer.window), overlap=int(cfg.infer.overlap))
+        # One forward pass over the whole capture: the bar counts the capture, not frames.
+        with tqdm(total=1, desc="infer student", unit="capture", disable=not cfg.progress) as bar:
+            infer_session(str(paths.heldout), str(paths.student_dir / "best.pt"), body_model,
+                          out_h5=str(paths.prediction), out_npz=str(paths.prediction_npz),
+                          mode=str(cfg.infer.mode), window=int(cfg.infer.window), overlap=int(cfg.infer.overlap))
+            bar.update()
     return paths.prediction
 
 
