@@ -1,6 +1,7 @@
 """SMPL motion <-> BVH (Biovision hierarchy) for Blender, Maya and MotionBuilder.
 
-Conventions of the written file (stated in its header comment too):
+Conventions of the written file (BVH has no place to state them; they are
+WaveCap's fixed choices):
 
 * Skeleton: SMPL's 24 joints (``SMPL_JOINT_NAMES``, ``SMPL_PARENTS``); the
   OFFSETs are the subject's rest joints (``body_model.rest_joints(betas)``)
@@ -155,9 +156,8 @@ def write_bvh(motion: Motion, body_model: BodyModel, path: str | os.PathLike[str
     for t in range(frames):
         row = [*root[t], *euler[t, 0:3]] + [v for j in order[1:] for v in euler[t, 3 * j:3 * j + 3]]
         lines.append(" ".join(f"{v:.6f}" for v in row))
-    header = (f"# WaveCap BVH: SMPL 24 joints, Y-up (world z-up rotated -90 deg about x), {scale:g} units per metre, "
-              "ZYX Euler channels (R = Rz Ry Rx), degrees\n")
-    Path(path).write_text(header + "\n".join(lines) + "\n")
+    # No header comment: Blender's importer wants HIERARCHY on the first line.
+    Path(path).write_text("\n".join(lines) + "\n")
 
 
 def _depth_first(children: dict[int, list[int]], root: int = 0) -> list[int]:
@@ -168,13 +168,12 @@ def _depth_first(children: dict[int, list[int]], root: int = 0) -> list[int]:
 
 
 def read_bvh(path: str | os.PathLike[str]) -> BVHMotion:
-    """Parse a BVH file (any hierarchy; ``#`` comment lines are skipped).
+    """Parse a BVH file (any hierarchy).
 
     Raises:
         DataError: the file is not valid BVH.
     """
-    tokens = [t for line in Path(path).read_text().splitlines() if not line.lstrip().startswith("#")
-              for t in line.split()]
+    tokens = Path(path).read_text().split()
     names: list[str] = []
     parents: list[int] = []
     offsets: list[list[float]] = []
