@@ -35,7 +35,7 @@ def _smpl_joints(body_model, m: Motion) -> np.ndarray:
     with torch.no_grad():
         out = body_model(torch.as_tensor(m.global_orient, dtype=torch.float32),
                          torch.as_tensor(m.body_pose, dtype=torch.float32),
-                         torch.as_tensor(np.broadcast_to(m.betas, (len(m), 10)), dtype=torch.float32),
+                         torch.as_tensor(np.tile(m.betas, (len(m), 1)), dtype=torch.float32),
                          torch.as_tensor(m.transl, dtype=torch.float32))
     return out.joints.double().numpy()  # [T, 24, 3] world
 
