@@ -28,8 +28,14 @@ frame and the offset between their clocks:
 
 The rotation needs motion that spans two dimensions (walking around, not
 along one line); a degenerate recording is refused. A constant offset between
-the radar centre and the label centre that no model captures (a body part
-the radar never sees) shifts the translation by that offset.
+the radar centre and the label centre that no model captures shifts the
+translation by that offset, and one that varies with range tilts the
+rotation. The ray-cast radar simulator (``wavecap.datasets.sim``) is such a
+case: its body returns sit 6-11 cm below the joint mean (more hits on the
+legs), which moves the fitted height by as much and tilts a free fit by
+~1.7 deg. With ``fit_tilt=False`` the radar's pitch and roll are kept from
+the session (level or inclinometer-measured mounts) and only the heading is
+fitted, which removes the tilt error.
 
 The result goes into the session's optional ``/calibration`` group
 (``docs/session_format.md``), written atomically; raw streams are untouched.
@@ -79,6 +85,11 @@ class CalibrationOptions:
         min_gate_m: outlier threshold never below this (m).
         iterations: rounds of fine offset search + rigid fit.
         fit_surface_offset: estimate the near-side offset of radar centres.
+        fit_tilt: estimate all three angles; False keeps the radar's pitch and
+            roll from the session's ``T_world_from_radar`` (a level or
+            inclinometer-measured mount) and fits only the heading, which is
+            more robust when the radar's vertical sampling of the body is
+            biased (reference in the world frame only).
         min_spread_m: the label track must span this much in its second
             principal direction (m), or the rotation is undetermined.
     """
@@ -93,6 +104,7 @@ class CalibrationOptions:
     min_gate_m: float = 0.05
     iterations: int = 3
     fit_surface_offset: bool = True
+    fit_tilt: bool = True
     min_spread_m: float = 0.3
 
     @classmethod
@@ -295,8 +307,18 @@ class _Fit:
     inliers: np.ndarray  # (M,) bool
 
 
+def _yaw_align(src: np.ndarray, dst: np.ndarray, tilt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares ``dst ~ Rz(yaw) tilt src + t``: the tilt is fixed, yaw and t are fitted (closed form)."""
+    q = src @ tilt.T
+    qc, dc = q - q.mean(axis=0), dst - dst.mean(axis=0)
+    yaw = np.arctan2(np.sum(qc[:, 0] * dc[:, 1] - qc[:, 1] * dc[:, 0]), np.sum(qc[:, 0] * dc[:, 0] + qc[:, 1] * dc[:, 1]))
+    c, s = np.cos(yaw), np.sin(yaw)
+    rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ tilt
+    return rotation, dst.mean(axis=0) - rotation @ src.mean(axis=0)
+
+
 def rigid_fit(src: np.ndarray, dst: np.ndarray, options: CalibrationOptions,
-              inliers: np.ndarray | None = None) -> _Fit:
+              inliers: np.ndarray | None = None, tilt: np.ndarray | None = None) -> _Fit:
     """Robust rigid fit ``dst ~ R (src + d * src / |src|) + t`` with outlier rejection.
 
     Args:
@@ -304,6 +326,9 @@ def rigid_fit(src: np.ndarray, dst: np.ndarray, options: CalibrationOptions,
         dst: (M, 3) reference centres at the same instants.
         options: outlier settings; ``fit_surface_offset`` enables d.
         inliers: (M,) starting inlier mask; all frames when None.
+        tilt: (3, 3) known rotation up to a turn about the reference's z axis
+            (a level or inclinometer-measured mount): only that turn is fitted.
+            None fits the full rotation.
 
     Returns:
         The fit, with per-frame residuals (m) and the final inlier mask.
@@ -314,8 +339,12 @@ def rigid_fit(src: np.ndarray, dst: np.ndarray, options: CalibrationOptions,
     d = 0.0
     for _ in range(4):  # outlier rounds
         for _ in range(5):  # alternate rotation and surface offset
-            R, t, _ = rigid_align(torch.from_numpy(src[keep] + d * sight[keep]), torch.from_numpy(dst[keep]))
-            R, t = R.numpy(), t.numpy()
+            moved = src[keep] + d * sight[keep]
+            if tilt is None:
+                R, t, _ = rigid_align(torch.from_numpy(moved), torch.from_numpy(dst[keep]))
+                R, t = R.numpy(), t.numpy()
+            else:
+                R, t = _yaw_align(moved, dst[keep], tilt)
             if not options.fit_surface_offset:
                 break
             # With R fixed, dst - R src = d R sight + t is linear in (d, t).
@@ -341,7 +370,8 @@ def _pairs(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.ndarray, ref_c: n
 
 
 def calibrate_from_motion(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.ndarray, ref_c: np.ndarray,
-                          options: CalibrationOptions = CalibrationOptions()) -> MotionCalibration:
+                          options: CalibrationOptions = CalibrationOptions(),
+                          tilt: np.ndarray | None = None) -> MotionCalibration:
     """Rigid transform and clock offset taking radar centres onto reference centres.
 
     Args:
@@ -350,6 +380,8 @@ def calibrate_from_motion(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.nd
         ref_t: (K,) reference times (s, reference clock).
         ref_c: (K, 3) reference centres (m, reference frame), NaN where unknown.
         options: search and robustness settings.
+        tilt: (3, 3) known rotation up to a turn about the reference z axis, to
+            fit only that turn (see :func:`rigid_fit`); None fits all three angles.
 
     Returns:
         The calibration (``reference`` and world fields left for the caller).
@@ -366,7 +398,7 @@ def calibrate_from_motion(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.nd
         raise DataError(f"the person's track spans only {second:.2f} m (RMS) across its main direction; the rotation "
                         f"needs motion in two dimensions (>= {options.min_spread_m} m): walk around, not along a line")
     with _one_torch_thread():
-        return _calibrate(radar_t, radar_c, ref_t, ref_c, options)
+        return _calibrate(radar_t, radar_c, ref_t, ref_c, options, tilt)
 
 
 @contextlib.contextmanager
@@ -382,18 +414,18 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 def _calibrate(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.ndarray, ref_c: np.ndarray,
-               options: CalibrationOptions) -> MotionCalibration:
+               options: CalibrationOptions, tilt: np.ndarray | None) -> MotionCalibration:
     offset, _ = coarse_time_offset(radar_t, radar_c, ref_t, ref_c, options.max_offset_s, options.smooth_s)
     src, dst = _pairs(radar_t, radar_c, ref_t, ref_c, offset)
-    fit = rigid_fit(src, dst, options)
+    fit = rigid_fit(src, dst, options, tilt=tilt)
     period = float(np.median(np.diff(radar_t)))
     for _ in range(options.iterations):
         grid = offset + np.linspace(-1.5, 1.5, 31) * period
-        costs = np.array([_robust_cost(radar_t, radar_c, ref_t, ref_c, g, options) for g in grid])
+        costs = np.array([_robust_cost(radar_t, radar_c, ref_t, ref_c, g, options, tilt) for g in grid])
         k = int(np.argmin(costs))
         offset = float(grid[k] + _parabola(costs, k) * (grid[1] - grid[0]))
         src, dst = _pairs(radar_t, radar_c, ref_t, ref_c, offset)
-        fit = rigid_fit(src, dst, options)
+        fit = rigid_fit(src, dst, options, tilt=tilt)
     T = np.eye(4)
     T[:3, :3], T[:3, 3] = fit.R, fit.t
     inl = fit.residuals[fit.inliers]
@@ -402,12 +434,12 @@ def _calibrate(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.ndarray, ref_
 
 
 def _robust_cost(radar_t: np.ndarray, radar_c: np.ndarray, ref_t: np.ndarray, ref_c: np.ndarray, offset: float,
-                 options: CalibrationOptions) -> float:
+                 options: CalibrationOptions, tilt: np.ndarray | None) -> float:
     """Mean squared residual, at ``offset``, of the best fit over the frames within the current gate."""
     src, dst = _pairs(radar_t, radar_c, ref_t, ref_c, offset)
     if len(src) < 10:
         return np.inf
-    trial = rigid_fit(src, dst, dataclasses.replace(options, outlier_factor=np.inf))
+    trial = rigid_fit(src, dst, dataclasses.replace(options, outlier_factor=np.inf), tilt=tilt)
     gate = max(options.outlier_factor * float(np.median(trial.residuals)), options.min_gate_m)
     return float(np.mean(np.minimum(trial.residuals, gate) ** 2))
 
@@ -461,7 +493,13 @@ def calibrate_session(path: str | os.PathLike[str], options: CalibrationOptions 
         points = [frame.data for frame in radar.frames()]
         flat = np.concatenate(points) if points else np.zeros((0, 3))
         centres = radar_centres(flat, radar.offsets, options.min_points, options.gate_m, options.static_fraction)
-        result = calibrate_from_motion(radar.timestamps, centres, ref_t, reference_centres(joints, skeleton), options)
+        tilt = None
+        if not options.fit_tilt:
+            if frame != "world":
+                raise DataError("fit_tilt=false needs a world-frame reference", file=session.path, group=reference)
+            tilt = radar.T_world_from_radar[:3, :3]
+        result = calibrate_from_motion(radar.timestamps, centres, ref_t, reference_centres(joints, skeleton), options,
+                                       tilt)
         world = None
         if frame == "world":
             world = result.T_reference_from_radar
