@@ -311,7 +311,8 @@ def _yaw_align(src: np.ndarray, dst: np.ndarray, tilt: np.ndarray) -> tuple[np.n
     """Least-squares ``dst ~ Rz(yaw) tilt src + t``: the tilt is fixed, yaw and t are fitted (closed form)."""
     q = src @ tilt.T
     qc, dc = q - q.mean(axis=0), dst - dst.mean(axis=0)
-    yaw = np.arctan2(np.sum(qc[:, 0] * dc[:, 1] - qc[:, 1] * dc[:, 0]), np.sum(qc[:, 0] * dc[:, 0] + qc[:, 1] * dc[:, 1]))
+    cross = np.sum(qc[:, 0] * dc[:, 1] - qc[:, 1] * dc[:, 0])
+    yaw = np.arctan2(cross, np.sum(qc[:, 0] * dc[:, 0] + qc[:, 1] * dc[:, 1]))
     c, s = np.cos(yaw), np.sin(yaw)
     rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) @ tilt
     return rotation, dst.mean(axis=0) - rotation @ src.mean(axis=0)

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from wavecap.body import build_body_model
+from wavecap.body import BodyModel, build_body_model
 from wavecap.body.skeleton import HYBRIK_JOINT_NAMES
 from wavecap.datasets import SessionWriter, open_session, validate_session
 from wavecap.datasets.calibration import (
@@ -71,7 +71,8 @@ def body_params(t: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return orient, pose.reshape(len(t), 69), transl
 
 
-def radar_frames(model, times: np.ndarray, extrinsic: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:  # noqa: ANN001
+def radar_frames(model: BodyModel, times: np.ndarray, extrinsic: np.ndarray,
+                 rng: np.random.Generator) -> list[np.ndarray]:
     """Per frame: 60 noisy points on the body surface facing the radar + 3 static clutter points, radar frame."""
     with torch.no_grad():
         out = model(*body_params(times)[:2], torch.zeros(len(times), 10), body_params(times)[2])
@@ -200,8 +201,8 @@ def test_recovers_a_perturbed_simulated_capture(tmp_path: Path) -> None:
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
         cfg = compose("simulate_capture", overrides=overrides)
     simulated = tmp_path / "sim.h5"
-    with SyntheticCapture(SimulatorConfig.from_dict(cfg), build_body_model("stand-in")) as capture_:
-        write_session(capture_, str(simulated), compression="lzf", progress=False)
+    with SyntheticCapture(SimulatorConfig.from_dict(cfg), build_body_model("stand-in")) as sim:
+        write_session(sim, str(simulated), compression="lzf", progress=False)
     offset = 0.173
     with open_session(simulated) as s:
         truth = s.radar.T_world_from_radar
@@ -216,7 +217,8 @@ def test_recovers_a_perturbed_simulated_capture(tmp_path: Path) -> None:
     bias_z = float(np.mean(scatterers[:, 2] - centre_z[frame_of]))
     believed = truth.copy()  # heading 15 deg and position 0.5 m off; tilt right
     turn = np.radians(15.0)
-    believed[:3, :3] = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]]) @ truth[:3, :3]
+    heading = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0], [0, 0, 1]])
+    believed[:3, :3] = heading @ truth[:3, :3]
     believed[:3, 3] += [0.4, -0.3, 0.0]
     perturbed = tmp_path / "perturbed.h5"
     with SessionWriter(perturbed, created_by="test_calibration") as w:

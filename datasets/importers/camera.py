@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from .report import ImportReport
 from .streams import CameraData, RadarData, write_session
 from .units import TIME_SCALE, time_unit
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LAST_NUMBER = re.compile(r"(\d+(?:\.\d+)?)(?!.*\d)")
 # Field of view assumed when no intrinsics are given (a typical webcam).
@@ -36,7 +40,8 @@ DEFAULT_HFOV_DEG = 53.0
 DEFAULT_R_WORLD_FROM_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-def _open_image(data: bytes | str, where: str, frame: int):  # noqa: ANN202
+def _open_image(data: bytes | str, where: str, frame: int) -> Image.Image:
+    """Pillow's lazy image of a file or file bytes (header read only)."""
     from PIL import Image  # Pillow comes with matplotlib; only image imports need it
 
     try:

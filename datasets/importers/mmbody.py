@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from wavecap.body.skeleton import SMPL_JOINT_NAMES
 from wavecap.errors import DataError
@@ -56,11 +57,12 @@ def _decode_bits(column: np.ndarray) -> tuple[np.ndarray, str]:
     return column, "kept as stored (not all values are float32 bit patterns of small integers)"
 
 
-def read_mmbody_radar(folder: Path, options: RadarOptions, report: ImportReport) -> tuple[RadarData, np.ndarray]:
+def read_mmbody_radar(folder: Path, options: RadarOptions, report: ImportReport,
+                      progress: bool = False) -> tuple[RadarData, np.ndarray]:
     """The radar stream of ``<sequence>/radar`` and its (T,) frame numbers."""
     numbers, paths = numbered_files(folder, r"frame_(\d+)\.npy")
     frames = []
-    for number, path in zip(numbers, paths):
+    for number, path in tqdm(zip(numbers, paths), total=len(paths), disable=not progress, desc="radar frames"):
         points = load_npy(path, int(number))
         if points.size == 0:
             points = np.zeros((0, 6))
@@ -101,14 +103,14 @@ def read_mmbody_radar(folder: Path, options: RadarOptions, report: ImportReport)
                      f"synthesised at {options.frame_rate_hz:g} Hz"), numbers
 
 
-def read_mmbody_meshes(folder: Path, radar_numbers: np.ndarray, radar_t: np.ndarray,
-                       report: ImportReport) -> GroundTruthData | None:
+def read_mmbody_meshes(folder: Path, radar_numbers: np.ndarray, radar_t: np.ndarray, report: ImportReport,
+                       progress: bool = False) -> GroundTruthData | None:
     """SMPL-24 ground-truth joints from the SMPL-X fits, on the radar's frame times."""
     pattern = re.compile(r"frame_(\d+)\.npz")
     files = sorted((int(m[1]), p) for p in folder.iterdir() if (m := pattern.fullmatch(p.name)))
     index = {int(n): i for i, n in enumerate(radar_numbers)}
     times, joints, skipped = [], [], 0
-    for number, path in files:
+    for number, path in tqdm(files, disable=not progress, desc="mesh frames"):
         j55 = load_npz_member(path, "joints", number)
         if j55 is None or j55.ndim != 2 or j55.shape[0] < 44 or j55.shape[1] != 3 or j55.dtype.kind not in "fiu":
             raise DataError(f"no SMPL-X 'joints' array (55, 3) (got {None if j55 is None else j55.shape})",
@@ -196,7 +198,7 @@ def import_mmbody(
         overwrite: replace an existing ``out``.
         compression: HDF5 filter.
         validate: validation level of the written session.
-        progress: progress bar for camera frames.
+        progress: progress bars over the frame files.
 
     Returns:
         The report.
@@ -206,8 +208,9 @@ def import_mmbody(
     report = ImportReport("mmbody", inputs={"sequence": str(folder)})
     if not (folder / "radar").is_dir():
         raise DataError("no radar/ folder: expected an mmBody sequence folder", file=str(folder))
-    radar, numbers = read_mmbody_radar(folder / "radar", radar_options, report)
-    gt = read_mmbody_meshes(folder / "mesh", numbers, radar.timestamps, report) if (folder / "mesh").is_dir() else None
+    radar, numbers = read_mmbody_radar(folder / "radar", radar_options, report, progress)
+    mesh = folder / "mesh"
+    gt = read_mmbody_meshes(mesh, numbers, radar.timestamps, report, progress) if mesh.is_dir() else None
     camera = read_mmbody_camera(folder, numbers, camera_options or CameraOptions(), radar_options.frame_rate_hz,
                                 report)
     return write_session(out, report, radar, ground_truth=gt, camera=camera, description=f"mmBody {folder.as_posix()}",

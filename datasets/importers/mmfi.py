@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from wavecap.errors import DataError
 from wavecap.skeletons import get_skeleton
@@ -38,11 +39,12 @@ MMFI_COLUMNS = ("x", "y", "z", "doppler", "intensity")
 POINT_BYTES = 5 * 8
 
 
-def read_mmfi_radar(folder: Path, options: RadarOptions, report: ImportReport) -> tuple[RadarData, np.ndarray]:
+def read_mmfi_radar(folder: Path, options: RadarOptions, report: ImportReport,
+                    progress: bool = False) -> tuple[RadarData, np.ndarray]:
     """The radar stream of ``<sequence>/mmwave`` and its (T,) frame numbers."""
     numbers, paths = numbered_files(folder, r"frame(\d+)\.bin")
     frames = []
-    for number, path in zip(numbers, paths):
+    for number, path in tqdm(zip(numbers, paths), total=len(paths), disable=not progress, desc="mmwave frames"):
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -113,6 +115,7 @@ def import_mmfi(
     overwrite: bool = False,
     compression: str | None = "lzf",
     validate: str = "full",
+    progress: bool = False,
 ) -> ImportReport:
     """Import one MM-Fi sequence folder (radar + ground-truth keypoints) as a session.
 
@@ -124,6 +127,7 @@ def import_mmfi(
         overwrite: replace an existing ``out``.
         compression: HDF5 filter.
         validate: validation level of the written session.
+        progress: progress bar over the frame files.
 
     Returns:
         The report.
@@ -134,7 +138,7 @@ def import_mmfi(
     report = ImportReport("mmfi", inputs={"sequence": str(folder)})
     if not (folder / "mmwave").is_dir():
         raise DataError("no mmwave/ folder: expected an MM-Fi sequence folder E0x/Syy/Azz", file=str(folder))
-    radar, numbers = read_mmfi_radar(folder / "mmwave", radar_options, report)
+    radar, numbers = read_mmfi_radar(folder / "mmwave", radar_options, report, progress)
     streams = []
     gt_path = folder / "ground_truth.npy"
     if gt_path.is_file():

@@ -112,7 +112,8 @@ def _override_index(table: CsvTable, key: str, spec: str | int) -> int:
                     file=table.path)
 
 
-def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions, report: ImportReport) -> tuple[RadarData, np.ndarray]:
+def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions,
+                report: ImportReport) -> tuple[RadarData, np.ndarray]:
     """Read a TI point CSV into a radar stream.
 
     Args:
