@@ -21,21 +21,39 @@ Keys:
     teacher.r34_ms_per_crop: forward wall time per crop at that batch.
     teacher.r34_efficiency_1thread_cpu: the same ratio on one thread in CPU
         time (robust to other load on a shared machine).
+    teacher.compact_fps: camera frames per second of the whole labeling loop
+        (scripts/label_with_teacher.py's code: decode in a DataLoader worker,
+        track, crop, network, IK, write both label runs) on a synthetic
+        session on disk, with the shipped compact checkpoint, ``threads`` cores.
+    teacher.r34_fps: the same loop with the official R34 layout (random
+        weights: speed only) on a shorter session.
+    teacher.synthetic_mpjpe_mm / teacher.synthetic_pa_mpjpe_mm: errors of the
+        compact labels (camera clock) on that held-out capture, simulated
+        here with its own seed, subject shape and motion order: 24 SMPL
+        joints, root-relative (MPJPE, unaligned) and Procrustes-aligned
+        (PA-MPJPE), millimetres, over valid frames.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
+from omegaconf import OmegaConf
+
 from wavecap.body import build_body_model
+from wavecap.datasets.sim.capture import SimulatorConfig, SyntheticCapture, write_session
 from wavecap.geometry.rotations import axis_angle_to_matrix, geodesic_distance, random_rotation_matrix
 from wavecap.teacher.ik import inverse_kinematics, twist_angles
+from wavecap.teacher.evaluation import evaluate_camera_labels, label_config
+from wavecap.teacher.labeling import label_sessions
 from wavecap.teacher.network import build_teacher, fuse_for_inference
 
 
@@ -168,6 +186,52 @@ def _r34_figures(cfg: Any) -> dict[str, float | int]:
     }
 
 
+def _simulate(cfg: Any, body: nn.Module, path: Path, overrides: Any) -> int:
+    """Write a synthetic capture; returns its number of camera frames."""
+    values = OmegaConf.merge(cfg.simulator, overrides)
+    with SyntheticCapture(SimulatorConfig.from_dict(values), body) as capture:
+        write_session(capture, str(path), progress=False)
+        return len(capture.camera_times)
+
+
+def _label_seconds(cfg: Any, body: nn.Module, path: Path, teacher: Any, checkpoint: str | None) -> float:
+    """Wall time of labeling one session (both runs) with a teacher config."""
+    bench = cfg.teacher_bench.labeling
+    label_cfg = label_config({
+        "session": str(path), "checkpoint": checkpoint, "teacher": OmegaConf.to_container(teacher, resolve=True),
+        "batch_size": int(bench.batch_size), "chunk_size": int(bench.chunk_size),
+        "num_workers": int(bench.num_workers), "threads": int(cfg.threads), "progress": False, "run": "bench",
+    })
+    start = time.perf_counter()
+    label_sessions(label_cfg, body)
+    return time.perf_counter() - start
+
+
+def _labeling_figures(cfg: Any) -> dict[str, float | int | str]:
+    bench = cfg.teacher_bench.labeling
+    body = build_body_model(cfg.body.source, cfg.body.gender, cfg.body.num_betas)
+    checkpoint = str(Path(bench.checkpoint).expanduser())
+    if not Path(checkpoint).is_absolute():
+        checkpoint = str(Path(__file__).resolve().parents[2] / checkpoint)
+    with tempfile.TemporaryDirectory() as folder:
+        heldout, short = Path(folder) / "heldout.h5", Path(folder) / "short.h5"
+        frames = _simulate(cfg, body, heldout, bench.heldout)
+        compact_s = _label_seconds(cfg, body, heldout, cfg.teacher_bench.compact, checkpoint)
+        errors = evaluate_camera_labels(str(heldout), "bench_camera")
+        short_frames = _simulate(cfg, body, short, {**OmegaConf.to_container(bench.heldout), "seconds": bench.r34_seconds})
+        r34_s = _label_seconds(cfg, body, short, cfg.teacher_bench.r34, None)
+    return {
+        "teacher.compact_fps": frames / compact_s,
+        "teacher.r34_fps": short_frames / r34_s,
+        "teacher.r34_fps_weights": "random (speed only)",
+        "teacher.labeling_frames": frames,
+        "teacher.synthetic_mpjpe_mm": errors["mpjpe_mm"],
+        "teacher.synthetic_pa_mpjpe_mm": errors["pa_mpjpe_mm"],
+        "teacher.synthetic_valid_fraction": errors["valid_fraction"],
+        "teacher.synthetic_error_joints": "24 SMPL joints; MPJPE root-relative unaligned, PA-MPJPE Procrustes-aligned",
+    }
+
+
 def run(cfg: Any) -> dict[str, float | int | str]:
     """Measure the teacher section (see module docstring)."""
-    return {**_ik_figures(cfg), **_r34_figures(cfg)}
+    return {**_ik_figures(cfg), **_r34_figures(cfg), **_labeling_figures(cfg)}
