@@ -7,20 +7,17 @@ import math
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+from wavecap.body import BodyModel
+from wavecap.body.skeleton import SMPL_PARENTS
+from wavecap.datasets import open_session
+from wavecap.datasets.session_plot import plot_session_frame
+from wavecap.physics.plots import plot_foot_trajectories
 
-from wavecap.body import BodyModel  # noqa: E402
-from wavecap.body.skeleton import SMPL_PARENTS  # noqa: E402
-from wavecap.datasets import open_session  # noqa: E402
-from wavecap.datasets.session_plot import plot_session_frame  # noqa: E402
-from wavecap.physics.plots import plot_foot_trajectories  # noqa: E402
-
-from .stages import RunPaths  # noqa: E402
+from .stages import RunPaths
 
 COLORS = {"ground truth": "k", "teacher": "tab:blue", "student": "tab:orange", "refined": "tab:green"}
 PHYSICS_ROWS = (("foot_skate_mm", "foot skating (mm/frame, GT-contact gated)"),
@@ -58,7 +55,8 @@ def summary_numbers(result: dict[str, Any], stage_seconds: dict[str, float], dia
 
 
 def _accuracy_over_time(result: dict[str, Any], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8))
+    ax = fig.subplots()
     for name, scores in result["accuracy"].items():
         ax.plot(scores["times"], scores["per_frame"]["pa_mpjpe_mm"], lw=1, label=f"{name} ({scores['overall']['pa_mpjpe_mm']:.0f})")
     ax.set_xlabel("time (s)")
@@ -67,14 +65,14 @@ def _accuracy_over_time(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _per_joint(result: dict[str, Any], path: Path) -> None:
     names = ("teacher vs GT", "student vs GT", "physics vs GT")
     joints = list(result["accuracy"][names[0]]["per_joint"]["pa_mpjpe_mm"])
     x = np.arange(len(joints))
-    fig, ax = plt.subplots(figsize=(12, 4))
+    fig = Figure(figsize=(12, 4))
+    ax = fig.subplots()
     for k, name in enumerate(names):
         values = result["accuracy"][name]["per_joint"]["pa_mpjpe_mm"]
         ax.bar(x + (k - 1) * 0.27, [values[j] for j in joints], 0.27, label=name)
@@ -83,12 +81,12 @@ def _per_joint(result: dict[str, Any], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _physics_bars(result: dict[str, Any], path: Path) -> None:
     phys = result["physics"]
-    fig, axes = plt.subplots(1, len(PHYSICS_ROWS), figsize=(15, 3.4))
+    fig = Figure(figsize=(15, 3.4))
+    axes = fig.subplots(1, len(PHYSICS_ROWS))
     for ax, (key, label) in zip(axes, PHYSICS_ROWS):
         stages = ("ground truth", "before", "after")
         ax.bar(range(3), [phys[s][key] for s in stages], color=["0.4", "tab:orange", "tab:green"])
@@ -97,12 +95,12 @@ def _physics_bars(result: dict[str, Any], path: Path) -> None:
     fig.suptitle("physical plausibility before (student) and after the physics refinement")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _skeletons(result: dict[str, Any], frames: list[int], path: Path) -> None:
     """Front views (world x vs z) of GT, teacher, student and refined skeletons at ``frames``."""
-    fig, axes = plt.subplots(1, len(frames), figsize=(4 * len(frames), 4.5), squeeze=False)
+    fig = Figure(figsize=(4 * len(frames), 4.5))
+    axes = fig.subplots(1, len(frames), squeeze=False)
     for ax, f in zip(axes[0], frames):
         for name, joints in result["joints"].items():
             j = joints[f, :24]  # [24, 3] world
@@ -119,7 +117,6 @@ def _skeletons(result: dict[str, Any], frames: list[int], path: Path) -> None:
     fig.suptitle("skeletons, front view: ground truth, teacher labels, student (radar only), after physics")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _fmt(value: float) -> str:
