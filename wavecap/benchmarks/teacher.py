@@ -25,6 +25,7 @@ Keys:
         (scripts/label_with_teacher.py's code: decode in a DataLoader worker,
         track, crop, network, IK, write both label runs) on a synthetic
         session on disk, with the shipped compact checkpoint, ``threads`` cores.
+    teacher.compact_fps_1thread: the same loop with one intra-op thread.
     teacher.r34_fps: the same loop with the official R34 layout (random
         weights: speed only) on a shorter session.
     teacher.synthetic_mpjpe_mm / teacher.synthetic_pa_mpjpe_mm: errors of the
@@ -194,13 +195,14 @@ def _simulate(cfg: Any, body: nn.Module, path: Path, overrides: Any) -> int:
         return len(capture.camera_times)
 
 
-def _label_seconds(cfg: Any, body: nn.Module, path: Path, teacher: Any, checkpoint: str | None) -> float:
+def _label_seconds(cfg: Any, body: nn.Module, path: Path, teacher: Any, checkpoint: str | None,
+                   run: str = "bench") -> float:
     """Wall time of labeling one session (both runs) with a teacher config."""
     bench = cfg.teacher_bench.labeling
     label_cfg = label_config({
         "session": str(path), "checkpoint": checkpoint, "teacher": OmegaConf.to_container(teacher, resolve=True),
         "batch_size": int(bench.batch_size), "chunk_size": int(bench.chunk_size),
-        "num_workers": int(bench.num_workers), "threads": int(cfg.threads), "progress": False, "run": "bench",
+        "num_workers": int(bench.num_workers), "threads": int(cfg.threads), "progress": False, "run": run,
     })
     start = time.perf_counter()
     label_sessions(label_cfg, body)
@@ -218,10 +220,13 @@ def _labeling_figures(cfg: Any) -> dict[str, float | int | str]:
         frames = _simulate(cfg, body, heldout, bench.heldout)
         compact_s = _label_seconds(cfg, body, heldout, cfg.teacher_bench.compact, checkpoint)
         errors = evaluate_camera_labels(str(heldout), "bench_camera")
+        with _one_thread():  # peer figure: other load on a shared machine stalls 2-thread OpenMP far more
+            compact_1thread_s = _label_seconds(cfg, body, heldout, cfg.teacher_bench.compact, checkpoint, "bench1")
         short_frames = _simulate(cfg, body, short, {**OmegaConf.to_container(bench.heldout), "seconds": bench.r34_seconds})
         r34_s = _label_seconds(cfg, body, short, cfg.teacher_bench.r34, None)
     return {
         "teacher.compact_fps": frames / compact_s,
+        "teacher.compact_fps_1thread": frames / compact_1thread_s,
         "teacher.r34_fps": short_frames / r34_s,
         "teacher.r34_fps_weights": "random (speed only)",
         "teacher.labeling_frames": frames,
