@@ -20,8 +20,9 @@ tips) are extrapolated along the parent bone at the template leaf length, so
 the head, hands and feet continue their parent segment.
 
 Extension point: add ``ADAPTERS["my_skeleton"] = fn`` with ``fn(positions
-[T, J, 3], joint_names) -> [T, 29, 3]`` (NaN where unknown); a skeleton map
-library (``wavecap.skeletons``) can be plugged in here.
+[T, J, 3], joint_names) -> [T, 29, 3]`` (NaN where unknown). Other skeletons
+named in :mod:`wavecap.skeletons` go through its map to SMPL
+(:func:`adapter_for`); frames then need every SMPL joint the map can give.
 """
 
 from __future__ import annotations
@@ -68,6 +69,24 @@ ADAPTERS: dict[str, Callable[[np.ndarray, Sequence[str]], np.ndarray]] = {
     "hybrik29": _hybrik29,
     "smpl24": _smpl24,
 }
+
+
+def adapter_for(skeleton: str) -> Callable[[np.ndarray, Sequence[str]], np.ndarray] | None:
+    """The stream adapter of a skeleton: :data:`ADAPTERS`, else the SMPL map of
+    :mod:`wavecap.skeletons` (SMPL joints it cannot estimate are NaN, which
+    makes those frames invalid); None if neither knows it."""
+    if skeleton in ADAPTERS:
+        return ADAPTERS[skeleton]
+    from wavecap import skeletons
+
+    if skeleton not in skeletons.skeleton_names():
+        return None
+
+    def mapped(positions: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        estimates, mask = skeletons.smpl_from_skeleton(positions, skeleton)
+        return _smpl24(np.where(np.asarray(mask)[:, None], estimates, np.nan), SMPL_JOINT_NAMES)
+
+    return mapped
 
 
 def fill_leaves(joints29: torch.Tensor, rest29: torch.Tensor) -> torch.Tensor:
@@ -215,15 +234,16 @@ def label_session_keypoints(
                             group=f"/keypoints/{stream}")
         ks = streams[stream]
         skeleton = str(kcfg.get("skeleton") or ks.skeleton)
-        if skeleton not in ADAPTERS:
-            raise DataError(f"no skeleton adapter for {skeleton!r}; known: {tuple(ADAPTERS)}", file=path,
-                            group=f"/keypoints/{stream}", field="skeleton")
+        adapter = adapter_for(skeleton)
+        if adapter is None:
+            raise DataError(f"no skeleton adapter for {skeleton!r}; known: {tuple(ADAPTERS)} and wavecap.skeletons",
+                            file=path, group=f"/keypoints/{stream}", field="skeleton")
         times, positions, confidence = ks.timestamps.copy(), ks.positions(), ks.confidence()
         names, frame = ks.joint_names, ks.coordinate_frame
         radar_times, T_wr = s.radar.timestamps.copy(), s.radar.T_world_from_radar
         camera = s.camera
         cam = None if camera is None else (camera.timestamps.copy(), camera.T_world_from_camera)
-    joints = torch.as_tensor(ADAPTERS[skeleton](positions, names), dtype=torch.float64)
+    joints = torch.as_tensor(adapter(positions, names), dtype=torch.float64)
     conf = None
     if confidence is not None and skeleton == "hybrik29":
         conf = torch.as_tensor(_hybrik29(confidence[..., None], names)[..., 0], dtype=torch.float64)
