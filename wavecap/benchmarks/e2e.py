@@ -17,7 +17,8 @@ Keys:
     e2e.student_to_teacher_pa_mpjpe_mm: student against the teacher's labels.
     e2e.physics_pa_mpjpe_mm: after the physics refinement.
     e2e.physics_foot_skate_ratio: foot skating after / before physics (GT-contact gated).
-    e2e.physics_penetration_mm_before / _after, e2e.physics_jitter_ratio.
+    e2e.physics_penetration_mm_before / _after (against z = 0), e2e.physics_jitter_ratio,
+    e2e.physics_fallback_frames, e2e.physics_floor_z (the refinement's floor, m).
     e2e.stage_seconds.<stage>: each stage's wall time inside the demo.
     e2e.report: the run's report.md.
 """
@@ -38,7 +39,7 @@ from wavecap.demo.stages import REPO
 
 FIGURES = ("teacher_pa_mpjpe_mm", "student_pa_mpjpe_mm", "student_to_teacher_pa_mpjpe_mm", "physics_pa_mpjpe_mm",
            "teacher_mpjpe_mm", "student_mpjpe_mm", "physics_foot_skate_ratio", "physics_penetration_mm_before",
-           "physics_penetration_mm_after", "physics_jitter_ratio", "physics_fallback_frames")
+           "physics_penetration_mm_after", "physics_jitter_ratio", "physics_fallback_frames", "physics_floor_z")
 
 
 def run(cfg: Any) -> dict[str, Any]:

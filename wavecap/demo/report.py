@@ -49,6 +49,8 @@ def summary_numbers(result: dict[str, Any], stage_seconds: dict[str, float], dia
     out["physics_foot_skate_ratio"] = phys["after"]["foot_skate_mm"] / phys["before"]["foot_skate_mm"]
     out["physics_jitter_ratio"] = phys["after"]["jitter"] / phys["before"]["jitter"]
     out["physics_fallback_frames"] = int(diagnostics["summary"]["fallback_frames"])
+    out["physics_floor_z"] = float(diagnostics["summary"]["floor_z"])
+    out["physics_floor_estimated"] = bool(diagnostics["summary"]["floor_estimated"])
     out["stage_seconds"] = {k: round(v, 2) for k, v in stage_seconds.items()}
     out["demo_seconds"] = round(sum(stage_seconds.values()), 2)
     return out
@@ -141,7 +143,9 @@ def _markdown(result: dict[str, Any], summary: dict[str, Any], figures: dict[str
               f"![accuracy over time]({figures['accuracy']})", "", f"![per joint]({figures['per_joint']})", "",
               "## Physics before / after", "",
               "Before = the student's motion, after = refined by PyBullet physics driven by the student's contact "
-              "probabilities (floor z = 0). Metrics: `wavecap.physics.metrics`.", "",
+              f"probabilities, on the floor z = {summary['physics_floor_z']:.3f} m "
+              f"({'estimated from stance' if summary['physics_floor_estimated'] else 'given'}). Penetration and "
+              "float are measured against the true floor z = 0. Metrics: `wavecap.physics.metrics`.", "",
               "| metric | ground truth | student (before) | physics (after) |", "|---|---|---|---|"]
     for key, label in PHYSICS_ROWS:
         lines.append(f"| {label} | {_fmt(phys['ground truth'][key])} | {_fmt(phys['before'][key])} "
