@@ -13,6 +13,8 @@ adds the physics refinement (``configs/physics/refine.yaml``). Configuration:
 from __future__ import annotations
 
 import hydra
+
+import wavecap  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import torch
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 
 import hydra
+
+import wavecap  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import torch
 from omegaconf import DictConfig
 

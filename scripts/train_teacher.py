@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 import hydra
+
+import wavecap  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 import torch
 from omegaconf import DictConfig, OmegaConf
 
