@@ -25,14 +25,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "student"
 COLUMNS = ("x", "y", "z", "doppler", "snr")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy shared
-    machine a second thread makes every op wait for it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _points(batch: int = 2, frames: int = 6, points: int = 10, seed: int = 0):

@@ -13,14 +13,7 @@ from wavecap.student.temporal import TemporalModel
 COLUMNS = ("x", "y", "z", "doppler", "snr")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Per-frame steps are hundreds of tiny ops: one thread, as streaming is meant to run
-    (a second intra-op thread on a busy machine makes every op wait for it)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _student(causal: bool = True, backend: str = "performer") -> RadarStudent:

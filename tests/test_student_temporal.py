@@ -10,14 +10,7 @@ from wavecap.student.temporal import TemporalModel, rotary_embedding
 DIM = 32
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy shared
-    machine a second thread makes every op wait for it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(backend: str = "performer", causal: bool = False, **kwargs) -> TemporalModel:

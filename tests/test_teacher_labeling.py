@@ -33,12 +33,7 @@ SIM = {"seconds": 2.0, "seed": 11, "motions": ["squat"], "camera": {"width": 96,
 LABEL = {"chunk_size": 8, "batch_size": 4, "num_workers": 1, "threads": 1, "progress": False, "run": "t"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build_model_once():

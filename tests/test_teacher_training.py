@@ -24,13 +24,7 @@ TINY_NET = {"depth": 18, "layers": (1, 1, 1, 1), "widths": (8, 16, 32, 64), "inp
             "depth_bins": 16, "hidden": 64, "dropout": 0.1, "focal_length": 250.0, "joints_per_chunk": 29}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: tiny layers on a shared machine run far faster so."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
+from wavecap.runtime import torch_threads
 from wavecap.body import build_body_model
 from wavecap.datasets.motion import Motion, generate, sequence
 from wavecap.geometry import axis_angle_to_matrix, matrix_to_axis_angle
@@ -106,16 +107,12 @@ def run(cfg: Any) -> dict[str, Any]:
                     float(bench.transl_noise_m), float(bench.drift_amplitude), float(bench.drift_seconds),
                     float(bench.floor_offset))
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     load = os.getloadavg()[0]
-    try:
+    with torch_threads(1):
         start, cpu_start = time.perf_counter(), time.process_time()
         refined, diag = refine_motion(noisy, config=RefineConfig.from_mapping(cfg.physics), floor_z=0.0,
                                       body_model=model)
         seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    finally:
-        torch.set_num_threads(threads)
 
     posed = {name: metrics.posed_body(model, m.global_orient, m.body_pose, m.betas, m.transl)
              for name, m in (("gt", gt), ("before", noisy), ("after", refined))}

@@ -69,6 +69,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from wavecap.runtime import torch_threads
 from wavecap.body import build_body_model
 from wavecap.datasets import SessionWriter
 from wavecap.student.encoders import RadarFrames
@@ -241,9 +242,7 @@ def _streaming(cfg: Any, generator: torch.Generator) -> dict[str, float]:
     causal = build_student(cfg.student, causal=True).eval()
     check = _frames(int(bench.stream_check_frames), cfg, generator)
     timed = _frames(int(bench.stream_frames), cfg, generator)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         stream = StreamingStudent(causal)
         streamed = stream.run(check)
         with torch.inference_mode():
@@ -256,8 +255,6 @@ def _streaming(cfg: Any, generator: torch.Generator) -> dict[str, float]:
         for _ in range(int(bench.repeats)):
             for frame in per_frame:
                 latencies.append(_seconds(partial(stream.step, frame)))
-    finally:
-        torch.set_num_threads(threads)
     return {
         "student.streaming_ms_per_frame": 1000 * statistics.median(latencies),
         "student.streaming_p95_ms": 1000 * statistics.quantiles(latencies, n=20)[-1],

@@ -37,11 +37,9 @@ Keys:
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -49,6 +47,7 @@ from torch import nn
 
 from omegaconf import OmegaConf
 
+from wavecap.runtime import torch_threads
 from wavecap.body import build_body_model
 from wavecap.datasets.sim.capture import SimulatorConfig, SyntheticCapture, write_session
 from wavecap.geometry.rotations import axis_angle_to_matrix, geodesic_distance, random_rotation_matrix
@@ -103,17 +102,6 @@ def _best_seconds(fn: Any, repeats: int, clock: Any = time.perf_counter) -> floa
     return best
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run a block with one intra-op thread (restored afterwards)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _ik_figures(cfg: Any) -> dict[str, float | int | str]:
     bench = cfg.teacher_bench
     generator = torch.Generator().manual_seed(int(cfg.seed))
@@ -127,7 +115,7 @@ def _ik_figures(cfg: Any) -> dict[str, float | int | str]:
         # Peer figure in CPU time on one thread: other processes on a shared
         # machine barely change it, while they can slow OpenMP's two-thread
         # barriers many-fold. Two idle cores do at least this well.
-        with _one_thread():
+        with torch_threads(1):
             cpu_seconds = _best_seconds(
                 lambda: inverse_kinematics(joints, phi, betas, body), int(bench.ik_repeats), time.process_time
             )
@@ -171,7 +159,7 @@ def _r34_figures(cfg: Any) -> dict[str, float | int]:
         for _ in range(int(bench.r34_repeats)):
             r34_s = min(r34_s, _best_seconds(lambda: fast(images), 1))
             matmul_s = min(matmul_s, _best_seconds(lambda: torch.mm(a, b, out=c), int(bench.matmul_repeats)))
-        with _one_thread():
+        with torch_threads(1):
             r34_cpu = _best_seconds(lambda: fast(images), 2, time.process_time)  # the first re-plans oneDNN
             matmul_cpu = _best_seconds(lambda: torch.mm(a, b, out=c), int(bench.matmul_repeats), time.process_time)
     r34_rate = macs * batch / r34_s
@@ -220,7 +208,7 @@ def _labeling_figures(cfg: Any) -> dict[str, float | int | str]:
         frames = _simulate(cfg, body, heldout, bench.heldout)
         compact_s = _label_seconds(cfg, body, heldout, cfg.teacher_bench.compact, checkpoint)
         errors = evaluate_camera_labels(str(heldout), "bench_camera")
-        with _one_thread():  # peer figure: other load on a shared machine stalls 2-thread OpenMP far more
+        with torch_threads(1):  # peer figure: other load on a shared machine stalls 2-thread OpenMP far more
             compact_1thread_s = _label_seconds(cfg, body, heldout, cfg.teacher_bench.compact, checkpoint, "bench1")
         short_frames = _simulate(cfg, body, short, {**OmegaConf.to_container(bench.heldout), "seconds": bench.r34_seconds})
         r34_s = _label_seconds(cfg, body, short, cfg.teacher_bench.r34, None)
