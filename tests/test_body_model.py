@@ -28,11 +28,6 @@ from wavecap.errors import BodyModelError
 
 
 @pytest.fixture(scope="module")
-def body():
-    return build_body_model("stand-in")
-
-
-@pytest.fixture(scope="module")
 def arrays():
     return standin_arrays()
 

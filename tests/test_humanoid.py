@@ -8,22 +8,10 @@ import pytest
 import torch
 from scipy.spatial import cKDTree
 
-from wavecap.body import SMPL_JOINT_NAMES, SMPL_PARENTS, build_body_model
+from wavecap.body import SMPL_JOINT_NAMES, SMPL_PARENTS
 from wavecap.geometry import axis_angle_to_matrix, matrix_to_axis_angle, rotation_angle, world_from_smpl
 from wavecap.physics.body_shapes import link_color
 from wavecap.physics.humanoid import Humanoid, HumanoidConfig
-
-
-@pytest.fixture(scope="module")
-def body():
-    return build_body_model("stand-in")
-
-
-@pytest.fixture()
-def client():
-    cid = pb.connect(pb.DIRECT)
-    yield cid
-    pb.disconnect(cid)
 
 
 def _fk(body, root, pose, betas, transl):

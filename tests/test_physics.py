@@ -12,7 +12,7 @@ import pybullet as pb
 import pytest
 import torch
 
-from wavecap.body import FOOT_VERTEX_IDS, build_body_model
+from wavecap.body import FOOT_VERTEX_IDS
 from wavecap.datasets.motion import Motion, generate, save_amass_npz
 from wavecap.datasets.session_example import write_example_session
 from wavecap.geometry import axis_angle_to_quaternion, quaternion_to_axis_angle
@@ -26,18 +26,6 @@ from wavecap.physics.primitives import Primitive, inertia_box, mass_properties
 from wavecap.physics.refine import refine_motion
 from wavecap.physics.stance import stance_root_offsets
 from wavecap.physics.targets import clamp_joint_limits
-
-
-@pytest.fixture(scope="module")
-def body():
-    return build_body_model("stand-in")
-
-
-@pytest.fixture()
-def client():
-    cid = pb.connect(pb.DIRECT)
-    yield cid
-    pb.disconnect(cid)
 
 
 @pytest.fixture(scope="module")

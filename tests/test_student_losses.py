@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from wavecap.body import build_body_model
 from wavecap.geometry.rotations import axis_angle_to_matrix
 from wavecap.student.encoders import PointSetEncoder, RadarFrames
 from wavecap.student.losses import (
@@ -29,11 +28,6 @@ COLUMNS = ("x", "y", "z", "doppler", "snr")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def body():
-    return build_body_model("stand-in")
 
 
 def test_joint_position_loss_weights_and_missing_labels():
