@@ -159,6 +159,17 @@ def test_walk_path_travels_and_curves(motions, model):
     assert pelvis[-1, 0] > pelvis[0, 0] + 0.3  # a left turn from facing -y heads towards +x
 
 
+def test_walk_path_loops_end_where_they_began(model):
+    walk = generate("walk_path", 6.0, loop_radius=-0.7)
+    pelvis = _pelvis(walk, model)
+    assert np.linalg.norm(pelvis[-1, :2] - pelvis[0, :2]) < 0.25  # whole circles close
+    centre = pelvis[:, :2].mean(axis=0)
+    assert np.linalg.norm(pelvis[:, :2] - centre, axis=1).max() < 0.7 + 0.15  # no wider than asked
+    distance = np.linalg.norm(np.diff(pelvis[:, :2], axis=0), axis=1).sum()
+    assert distance > 2 * math.pi * 0.7 * 0.8  # it walks the circle, not on the spot
+    assert pelvis[len(pelvis) // 4, 0] < pelvis[0, 0] - 0.2  # a right loop from facing -y heads towards -x
+
+
 def test_turn_turns_by_the_requested_angle(model):
     motion = generate("turn", 4.0, turn_angle=math.pi / 2)
     turned = heading_of(motion.rotations()[-1, 0]) - heading_of(motion.rotations()[0, 0])

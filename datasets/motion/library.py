@@ -45,9 +45,17 @@ def _walk_in_place(t, style, speed, amplitude):
     return gait.march(t, style, speed, amplitude, np.zeros_like(t))
 
 
-def _walk_path(t, style, speed, amplitude, curvature, distance=None):
+def _walk_path(t, style, speed, amplitude, curvature, loop_radius, distance=None):
     # The heading turns with the distance walked, known after a straight pass.
-    heading = np.zeros_like(t) if distance is None else curvature * distance
+    if distance is None:
+        heading = np.zeros_like(t)
+    elif loop_radius == 0.0:
+        heading = curvature * distance
+    else:
+        # Whole circles of radius <= |loop_radius|: the walk ends where it began,
+        # so a long walk never leaves the room or the sensors' view.
+        loops = math.ceil(distance[-1] / (2 * math.pi * abs(loop_radius)))
+        heading = math.copysign(2 * math.pi * loops, loop_radius) * distance / max(distance[-1], 1e-9)
     return gait.walk(t, style, speed, amplitude, heading)
 
 
@@ -59,8 +67,10 @@ def _turn(t, style, speed, amplitude, turn_angle):
 
 MOVEMENTS: dict[str, Movement] = {
     "walk_in_place": Movement(_walk_in_place, description="marching on the spot"),
-    "walk_path": Movement(_walk_path, {"curvature": 0.0},
-                          description="walking forward; curvature (1/m, > 0 turns left) bends the path into an arc"),
+    "walk_path": Movement(_walk_path, {"curvature": 0.0, "loop_radius": 0.0},
+                          description="walking forward; curvature (1/m, > 0 turns left) bends the path into an arc; "
+                                      "loop_radius (m, > 0 left, < 0 right) instead walks whole circles no wider "
+                                      "than that, ending where it began"),
     "turn": Movement(_turn, {"turn_angle": math.pi},
                      description="stepping round on the spot by turn_angle (rad, > 0 counter-clockwise)"),
     "squat": Movement(exercises.squat, description="body-weight squats"),
@@ -119,7 +129,7 @@ def generate(
         start_xy: (x, y) metres, pelvis position on the floor plane at frame 0.
         model: body model used to ground the motion; the stand-in when None.
         **options: movement-specific options, see ``MOVEMENTS[name].options``
-            (``curvature`` for walk_path, ``turn_angle`` for turn).
+            (``curvature`` and ``loop_radius`` for walk_path, ``turn_angle`` for turn).
 
     Returns:
         The motion (world frame), with contacts and per-frame segment = name.
@@ -149,7 +159,7 @@ def generate(
 
     movement = MOVEMENTS[name]
     plan = movement.planner(t, style, speed, amplitude, **options)
-    if name == "walk_path" and options["curvature"] != 0.0:
+    if name == "walk_path" and (options["curvature"] != 0.0 or options["loop_radius"] != 0.0):
         # Walk straight once to measure the distance walked, then along the arc.
         straight = _ground_plan(plan, skin, fps, facing, start_xy)
         step = np.linalg.norm(np.diff(straight.transl[:, :2], axis=0), axis=1)
