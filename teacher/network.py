@@ -92,7 +92,8 @@ def soft_argmax_3d(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         maxvals: [B, J] largest voxel probability.
     """
     B, J, D, H, W = logits.shape
-    prob = logits.reshape(B, J, D * H * W).softmax(dim=-1)
+    # fp32 even under bf16 autocast: a bf16 sum over D*H*W voxels loses the sub-voxel expectation.
+    prob = logits.float().reshape(B, J, D * H * W).softmax(dim=-1)
     maxvals = prob.amax(dim=-1)
     prob = prob.reshape(B, J, D, H, W)
     plane = prob.sum(dim=2)  # [B, J, H, W]

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wavecap.teacher.crop import normalize_crops
-from wavecap.teacher.network import HybrIKNet, TeacherOutput
+from wavecap.teacher.network import NUM_JOINTS, HybrIKNet, TeacherOutput
 from wavecap.teacher.training_data import augment_params, color_jitter, crop_targets
 
 
@@ -56,15 +56,16 @@ def teacher_losses(out: TeacherOutput, uvd: torch.Tensor, phi: torch.Tensor, bet
         out: network output. uvd: [B, 29, 3]; phi: [B, 23, 2]; betas: [B, 10];
         scale: [B] targets.
     """
-    err = (out.uvd - uvd).abs()  # [B, 29, 3]
+    # Losses in fp32 whatever precision the forward ran in.
+    err = (out.uvd.float() - uvd).abs()  # [B, 29, 3]
     losses = {
         "uvd": err.mean(),
-        "beta": ((out.betas - betas) ** 2).mean(),
-        "twist": ((out.phi_raw - phi) ** 2).mean(),
-        "cam": (out.cam[:, 0] - scale).abs().mean(),
+        "beta": ((out.betas.float() - betas) ** 2).mean(),
+        "twist": ((out.phi_raw.float() - phi) ** 2).mean(),
+        "cam": (out.cam[:, 0].float() - scale).abs().mean(),
     }
     target_sigma = (err.detach().norm(dim=-1) * w.sigma_error_scale).clamp(0, 1)
-    losses["sigma"] = F.binary_cross_entropy(out.sigma.clamp(1e-6, 1 - 1e-6), target_sigma)
+    losses["sigma"] = F.binary_cross_entropy(out.sigma.float().clamp(1e-6, 1 - 1e-6), target_sigma)
     losses["total"] = sum(getattr(w, k) * v for k, v in losses.items())
     return losses
 
@@ -155,13 +156,20 @@ def train(net: HybrIKNet, cache: Mapping[str, torch.Tensor], cfg: Mapping[str, A
     if state_path is not None and Path(state_path).exists():
         step = load_training_state(state_path, net, optimizer, scheduler, generator)
     n = cache["crops"].shape[0]
+    bf16 = _precision(cfg) == "bf16"
+    # bf16 convolutions are only fast on CPUs in channels-last layout; the state dict is unchanged.
+    memory_format = torch.channels_last if bf16 else torch.contiguous_format
+    net.to(memory_format=memory_format)
+    # Whole-batch volumes: the per-image chunking that saves memory at inference slows autograd.
+    chunk, net.joints_per_chunk = net.joints_per_chunk, NUM_JOINTS
     net.train()
     recent: dict[str, list[float]] = {}
     bar = tqdm(total=steps, initial=step, desc="train teacher", unit="step", disable=not progress)
     while step < steps:
         index = torch.randint(n, (batch,), generator=generator)
         data = make_batch(cache, index, generator, cfg, net.input_size, net.depth_factor)
-        out = net(data["images"])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = net(data["images"].contiguous(memory_format=memory_format))
         losses = teacher_losses(out, data["uvd"], data["phi"], data["betas"], data["scale"], weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
@@ -180,5 +188,14 @@ def train(net: HybrIKNet, cache: Mapping[str, torch.Tensor], cfg: Mapping[str, A
         if at_stop:
             break
     bar.close()
+    net.joints_per_chunk = chunk
+    net.to(memory_format=torch.contiguous_format)
     net.eval()
     return {k: sum(v) / len(v) for k, v in recent.items()}
+
+
+def _precision(cfg: Mapping[str, Any]) -> str:
+    precision = str(cfg.get("precision", "fp32"))
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"train.precision must be fp32 or bf16, got {precision!r}")
+    return precision
