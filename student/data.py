@@ -4,7 +4,10 @@
   per frame (:func:`~wavecap.student.encoders.pad_points`), the labels on the
   radar frames (a teacher run via :func:`~wavecap.student.labels.read_label_run`,
   or the ground truth when asked), foot contacts derived from the labels'
-  foot height and speed (:func:`~wavecap.student.targets.label_contacts`).
+  foot height and speed (:func:`~wavecap.student.targets.label_contacts`);
+  or, for keypoint-only datasets, a keypoint stream on the radar frames
+  (:func:`~wavecap.student.keypoints.read_keypoint_labels`), which trains the
+  keypoint head alone (no SMPL targets, no contacts).
 * Splits never draw frames at random (neighbouring radar frames are nearly
   the same sample; ``radar_data.md`` 4): :func:`split_sessions` holds out
   whole sessions, :func:`time_block_split` holds out long time blocks with
@@ -29,12 +32,14 @@ from wavecap.datasets import open_session
 from wavecap.errors import DataError
 from wavecap.geometry import axis_angle_to_matrix
 from wavecap.student.encoders import RadarFrames, pad_points, select_columns
+from wavecap.student.keypoints import KeypointLabels, read_keypoint_labels
 from wavecap.student.labels import LabelSequence, ground_truth_as_labels, read_label_run, transform_labels
 from wavecap.student.losses import StudentTargets
 from wavecap.student.targets import label_contacts
 
 log = logging.getLogger(__name__)
 Range = tuple[int, int]
+TARGETS = ("labels", "ground_truth", "keypoints")
 
 
 @dataclass
@@ -47,28 +52,41 @@ class SessionData:
             positions m, radar frame).
         point_mask: [T, N] bool.
         timestamps: [T] s.
-        labels: labels on the radar frames.
-        contacts: [T, 4] float32 0/1 (``CONTACT_NAMES`` order).
+        labels: SMPL labels on the radar frames, or None (keypoint targets).
+        contacts: [T, 4] float32 0/1 (``CONTACT_NAMES`` order), or None
+            without SMPL labels.
         rest_pelvis: [T, 3] rest pelvis J0 of each frame's betas (m), for
-            moving ``transl`` under rotation augmentation.
+            moving ``transl`` under rotation augmentation; None without SMPL labels.
         T_world_from_radar: [4, 4].
         fps: radar frame rate (Hz), from the timestamps.
         columns: the point column names.
+        keypoints: keypoint labels on the radar frames (radar frame), or None.
     """
 
     path: str
     points: np.ndarray
     point_mask: np.ndarray
     timestamps: np.ndarray
-    labels: LabelSequence
-    contacts: np.ndarray
-    rest_pelvis: np.ndarray
+    labels: LabelSequence | None
+    contacts: np.ndarray | None
+    rest_pelvis: np.ndarray | None
     T_world_from_radar: np.ndarray
     fps: float
     columns: tuple[str, ...]
+    keypoints: KeypointLabels | None = None
 
     def __len__(self) -> int:
         return len(self.timestamps)
+
+    @property
+    def label_frame(self) -> str:
+        """Frame of the targets: the SMPL labels' (``radar`` or ``world``); keypoint labels are radar-frame."""
+        return self.labels.frame if self.labels is not None else self.keypoints.frame
+
+    @property
+    def label_valid(self) -> np.ndarray:
+        """[T] bool, radar frames with a target."""
+        return self.labels.valid if self.labels is not None else self.keypoints.valid
 
 
 def read_radar(session, columns: Sequence[str], max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +109,8 @@ def read_radar(session, columns: Sequence[str], max_points: int) -> tuple[np.nda
 
 
 def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_points: int,
-                 targets: str = "labels", label_run: str = "teacher") -> SessionData:
+                 targets: str = "labels", label_run: str = "teacher", keypoint_stream: str | None = None,
+                 keypoint_max_gap_s: float = 0.25) -> SessionData:
     """Read a session's radar points and its training targets.
 
     Args:
@@ -100,20 +119,28 @@ def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_p
         columns: point columns of the encoder.
         max_points: points kept per frame.
         targets: ``"labels"`` (teacher label run ``label_run``, the default
-            for distillation) or ``"ground_truth"`` (only when asked for).
+            for distillation), ``"ground_truth"`` (only when asked for) or
+            ``"keypoints"`` (a ``/keypoints`` stream alone, radar frame).
         label_run: the run under ``/labels``.
+        keypoint_stream: ``/keypoints/<stream>`` for ``targets="keypoints"``;
+            None = the session's only stream.
+        keypoint_max_gap_s: radar frames between keypoint samples further
+            apart than this (s) are unlabelled.
 
     Raises:
         DataError: the session lacks the requested targets.
     """
-    if targets not in ("labels", "ground_truth"):
-        raise ValueError(f"targets must be 'labels' or 'ground_truth', got {targets!r}")
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    labels, keypoints = None, None
     with open_session(path) as session:
         points, mask = read_radar(session, columns, max_points)
         timestamps = np.array(session.radar.timestamps)
         T = np.array(session.radar.T_world_from_radar)
         if targets == "ground_truth":
             labels = ground_truth_as_labels(session, body_model, frame="radar")
+        elif targets == "keypoints":
+            keypoints = read_keypoint_labels(session, keypoint_stream, keypoint_max_gap_s)
         else:
             if label_run not in session.label_runs:
                 raise DataError(f"no label run {label_run!r} (runs: {session.label_runs})", file=path,
@@ -122,6 +149,8 @@ def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_p
     if len(timestamps) < 2:
         raise DataError("need at least 2 radar frames", file=path, group="/radar", field="timestamps")
     fps = float(1.0 / np.median(np.diff(timestamps)))
+    if labels is None:
+        return SessionData(path, points, mask, timestamps, None, None, None, T, fps, tuple(columns), keypoints)
     world = transform_labels(labels, T, "world", body_model) if labels.frame == "radar" else labels
     contacts = np.zeros((len(timestamps), 4), np.float32)
     ok = labels.valid
@@ -250,8 +279,11 @@ class WindowDataset:
         self.window = window
         self.augmentation = augmentation
         self.windows = [(k, s, e) for k, r in enumerate(ranges) for s, e in window_ranges(r, window, stride)]
+        kinds = {("smpl" if s.labels is not None else f"keypoints:{s.keypoints.skeleton}") for s in self.sessions}
+        if len(kinds) > 1:
+            raise ValueError(f"sessions of one split need the same kind of targets, got {sorted(kinds)}")
         self.rotate = augmentation is not None and augmentation.rotation_deg > 0 and all(
-            s.labels.frame == "radar" for s in self.sessions)
+            s.label_frame == "radar" for s in self.sessions)
         if augmentation is not None and augmentation.rotation_deg > 0 and not self.rotate:
             log.info("rotation augmentation disabled: labels are not in the radar frame")
 
@@ -263,6 +295,12 @@ class WindowDataset:
         frames = [(self.sessions[k].points[s:e], self.sessions[k].point_mask[s:e]) for k, s, e in self.windows]
         return np.concatenate([f[0] for f in frames]), np.concatenate([f[1] for f in frames])
 
+    @property
+    def keypoint_skeleton(self) -> str | None:
+        """Skeleton of the keypoint targets, or None when the targets are SMPL labels."""
+        first = self.sessions[0] if self.sessions else None
+        return None if first is None or first.keypoints is None else first.keypoints.skeleton
+
     def item(self, index: int, generator: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """One window as arrays (``window`` frames, right-padded).
 
@@ -272,27 +310,37 @@ class WindowDataset:
 
         Returns:
             ``points`` [T, N, C], ``point_mask`` [T, N], ``frame_mask`` [T]
-            (real frames), ``label_mask`` [T], ``rotmats`` [T, 24, 3, 3],
-            ``betas`` [T, 10], ``transl`` [T, 3], ``joints`` [T, 29, 3],
-            ``joint_confidence`` [T, 29], ``contacts`` [T, 4].
+            (real frames), ``label_mask`` [T]; with SMPL labels ``rotmats``
+            [T, 24, 3, 3], ``betas`` [T, 10], ``transl`` [T, 3], ``joints``
+            [T, 29, 3], ``joint_confidence`` [T, 29], ``contacts`` [T, 4];
+            with keypoint labels ``keypoints`` [T, J, 3] (NaN = untracked) and
+            ``keypoint_confidence`` [T, J].
         """
         k, s, e = self.windows[index]
-        data, lab, n = self.sessions[k], self.sessions[k].labels, e - s
-        aa = np.concatenate([lab.global_orient[s:e], lab.body_pose[s:e]], 1).reshape(n, 24, 3)
+        data, n = self.sessions[k], e - s
         out = {
             "points": data.points[s:e].copy(), "point_mask": data.point_mask[s:e].copy(),
-            "frame_mask": np.ones(n, bool), "label_mask": lab.valid[s:e].copy(),
-            "rotmats": axis_angle_to_matrix(torch.from_numpy(aa)).numpy(), "betas": lab.betas[s:e].copy(),
-            "transl": lab.transl[s:e].copy(), "joints": lab.joints29[s:e].copy(),
-            "joint_confidence": (lab.joint_confidence[s:e] * lab.confidence[s:e, None]).astype(np.float32),
-            "contacts": data.contacts[s:e].copy(),
+            "frame_mask": np.ones(n, bool), "label_mask": data.label_valid[s:e].copy(),
         }
+        if data.labels is not None:
+            lab = data.labels
+            aa = np.concatenate([lab.global_orient[s:e], lab.body_pose[s:e]], 1).reshape(n, 24, 3)
+            out.update({
+                "rotmats": axis_angle_to_matrix(torch.from_numpy(aa)).numpy(), "betas": lab.betas[s:e].copy(),
+                "transl": lab.transl[s:e].copy(), "joints": lab.joints29[s:e].copy(),
+                "joint_confidence": (lab.joint_confidence[s:e] * lab.confidence[s:e, None]).astype(np.float32),
+                "contacts": data.contacts[s:e].copy(),
+            })
+        if data.keypoints is not None:
+            out["keypoints"] = data.keypoints.positions[s:e].copy()
+            out["keypoint_confidence"] = data.keypoints.confidence[s:e].copy()
         if generator is not None and self.augmentation is not None:
             self._augment(out, data, s, e, generator)
         pad = self.window - n
         if pad:
             out = {name: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for name, v in out.items()}
-            out["rotmats"][n:] = np.eye(3, dtype=out["rotmats"].dtype)
+            if "rotmats" in out:
+                out["rotmats"][n:] = np.eye(3, dtype=out["rotmats"].dtype)
         return out
 
     def _augment(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int,
@@ -308,10 +356,13 @@ class WindowDataset:
         if self.rotate:
             R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
             points[..., :3] = points[..., :3] @ R.T
-            j0 = data.rest_pelvis[s:e]  # [T, 3]
-            out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
-            out["transl"] = (out["transl"] + j0) @ R.T - j0
-            out["joints"] = out["joints"] @ R.T
+            if data.labels is not None:
+                j0 = data.rest_pelvis[s:e]  # [T, 3]
+                out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
+                out["transl"] = (out["transl"] + j0) @ R.T - j0
+                out["joints"] = out["joints"] @ R.T
+            if "keypoints" in out:
+                out["keypoints"] = out["keypoints"] @ R.T  # [T, J, 3]; NaN (untracked) stays NaN
         points[~mask] = 0.0
 
     def batch(self, indices: Sequence[int], generators: Sequence[np.random.Generator | None] | None = None
@@ -326,9 +377,11 @@ class WindowDataset:
         items = [self.item(i, g) for i, g in zip(indices, generators)]
         t = {name: torch.from_numpy(np.stack([it[name] for it in items])) for name in items[0]}
         frames = RadarFrames(frame_mask=t["frame_mask"], points=t["points"].float(), point_mask=t["point_mask"])
-        targets = StudentTargets(
-            frame_mask=t["frame_mask"] & t["label_mask"], rotmats=t["rotmats"].float(), betas=t["betas"].float(),
-            transl=t["transl"].float(), joints=t["joints"].float(), joint_confidence=t["joint_confidence"].float(),
-            contacts=t["contacts"].float(),
-        )
+        smpl = {name: t[name].float() for name in ("rotmats", "betas", "transl", "joints", "joint_confidence",
+                                                    "contacts") if name in t}
+        targets = StudentTargets(frame_mask=t["frame_mask"] & t["label_mask"], **smpl)
+        if "keypoints" in t:
+            skeleton = self.keypoint_skeleton
+            targets.keypoints = {skeleton: t["keypoints"].float()}
+            targets.keypoint_confidence = {skeleton: t["keypoint_confidence"].float()}
         return frames, targets

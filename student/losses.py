@@ -232,13 +232,13 @@ def student_loss(out: StudentOutput, targets: StudentTargets, body_model: BodyMo
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     mask = targets.frame_mask & out.frame_mask
     terms: dict[str, torch.Tensor] = {}
-    pred_joints = smpl_joints(body_model, out.rotmats, out.betas, out.transl)  # [B, T, 29, 3]
     target_joints = targets.joints
     if target_joints is None and all(x is not None for x in (targets.rotmats, targets.betas, targets.transl)):
         betas = targets.betas if targets.betas.ndim == 3 else targets.betas[:, None].expand(*mask.shape, -1)
         with torch.no_grad():
             target_joints = smpl_joints(body_model, targets.rotmats, betas, targets.transl)
     if target_joints is not None:
+        pred_joints = smpl_joints(body_model, out.rotmats, out.betas, out.transl)  # [B, T, 29, 3]
         j = target_joints.shape[2]
         confidence = targets.joint_confidence
         terms["joints"] = joint_position_loss(pred_joints[:, :, :j], target_joints, mask, confidence)

@@ -5,6 +5,9 @@ One function, :func:`train`, driven by ``configs/train_student.yaml``:
 * data: :mod:`wavecap.student.data` windows from the configured sessions,
   split by session or by time blocks with a gap; the point normaliser is
   fitted on the training split only and travels in the checkpoint.
+  ``targets=keypoints`` trains from a keypoint stream alone: the keypoint head
+  of its skeleton is added to the model when not configured, and the SMPL,
+  contact and uncertainty losses have no labels and are off.
 * optimisation: AdamW, linear warm-up then cosine decay (per step), gradient
   clipping, optional bf16 autocast of the forward pass (fp16 is refused by
   the temporal model: FAVOR+ overflows it).
@@ -14,7 +17,7 @@ One function, :func:`train`, driven by ``configs/train_student.yaml``:
   and under DDP rank r takes rows ``[r B/W, (r+1) B/W)`` of the same global
   batch a single process would use (DDP averages the shard gradients).
 * checkpoints: ``last.pt`` every ``checkpoint_every`` steps and ``best.pt``
-  on a new best validation joint error, each written to a temp file and
+  on a new best validation error (:func:`score_key`), each written to a temp file and
   ``os.replace``-d (a kill never leaves a torn file); they hold the model
   (normaliser buffers included), optimiser, scheduler, torch RNG state, step,
   best score and the model config, and load with ``weights_only=True``.
@@ -24,6 +27,7 @@ One function, :func:`train`, driven by ``configs/train_student.yaml``:
 
 from __future__ import annotations
 
+import copy
 import csv
 import logging
 import math
@@ -35,10 +39,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from tqdm import tqdm
 
 from wavecap.body import BodyModel, build_body_model
+from wavecap.skeletons import get_skeleton
 from wavecap.student.data import Augmentation, WindowDataset, load_session, split_sessions, time_block_split
 from wavecap.student.losses import smpl_joints, student_loss
 from wavecap.student.model import RadarStudent, StudentOutput, build_student
@@ -93,8 +98,11 @@ def build_datasets(cfg: DictConfig, body_model: BodyModel) -> tuple[WindowDatase
     paths = [to_path(p) for p in cfg.sessions]
     if not paths:
         raise ValueError("no training sessions: set sessions=[...]")
+    kp = cfg.keypoints
     load = lambda p: load_session(p, body_model, list(enc.columns), int(enc.max_points),  # noqa: E731
-                                  targets=str(cfg.targets), label_run=str(cfg.label_run))
+                                  targets=str(cfg.targets), label_run=str(cfg.label_run),
+                                  keypoint_stream=None if kp.stream is None else str(kp.stream),
+                                  keypoint_max_gap_s=float(kp.max_gap_s))
     split = cfg.split
     window, stride = int(cfg.window), int(cfg.stride)
     augmentation = Augmentation(**OmegaConf.to_container(cfg.augment.options)) if cfg.augment.enabled else None
@@ -135,30 +143,68 @@ def _float_output(out: StudentOutput) -> StudentOutput:
     return out
 
 
+def score_key(targets: str) -> str:
+    """The validation figure that picks ``best.pt``: keypoint error for keypoint targets, else joint error."""
+    return "val_keypoint_error_mm" if targets == "keypoints" else "val_joint_error_mm"
+
+
 @torch.no_grad()
 def validate(model: RadarStudent, data: WindowDataset, body_model: BodyModel, batch_size: int,
              cfg: DictConfig) -> dict[str, float]:
-    """Validation loss and joint error over every validation window (no augmentation).
+    """Validation loss and position errors over every validation window (no augmentation).
 
     Returns:
-        ``val_loss`` and ``val_joint_error_mm``: mean distance of the 29
-        predicted joints to the labels (label frame, no alignment, mm),
-        weighted by valid label frames.
+        ``val_loss``; with SMPL targets ``val_joint_error_mm``: mean distance
+        of the 29 predicted joints to the labels; with keypoint targets
+        ``val_keypoint_error_mm``: mean distance of the keypoint head's
+        joints to the tracked labelled joints. Label frame, no alignment, mm,
+        over valid label frames.
     """
     was_training = model.training
     model.eval()
-    losses, err_sum, count = [], 0.0, 0
+    losses, sums, counts = [], {}, {}
     for s in range(0, len(data), batch_size):
         frames, targets = data.batch(range(s, min(s + batch_size, len(data))))
         out = model(frames)
         loss, _ = student_loss(out, targets, body_model, dict(cfg.loss.weights), str(cfg.loss.likelihood))
         losses.append(float(loss))
-        joints = smpl_joints(body_model, out.rotmats, out.betas, out.transl)  # [B, T, 29, 3]
-        mask = targets.frame_mask
-        err_sum += float((joints - targets.joints).norm(dim=-1).mean(-1)[mask].sum())
-        count += int(mask.sum())
+        mask = targets.frame_mask  # [B, T]
+        if targets.joints is not None:
+            joints = smpl_joints(body_model, out.rotmats, out.betas, out.transl)  # [B, T, 29, 3]
+            error = (joints - targets.joints).norm(dim=-1).mean(-1)[mask]  # [frames]
+            sums["val_joint_error_mm"] = sums.get("val_joint_error_mm", 0.0) + float(error.sum())
+            counts["val_joint_error_mm"] = counts.get("val_joint_error_mm", 0) + int(mask.sum())
+        for name, target in targets.keypoints.items():
+            tracked = mask[..., None] & torch.isfinite(target).all(-1)  # [B, T, J]
+            error = (out.keypoints[name] - target).norm(dim=-1)[tracked]  # [tracked joints]
+            sums["val_keypoint_error_mm"] = sums.get("val_keypoint_error_mm", 0.0) + float(error.sum())
+            counts["val_keypoint_error_mm"] = counts.get("val_keypoint_error_mm", 0) + int(tracked.sum())
     model.train(was_training)
-    return {"val_loss": float(np.mean(losses)), "val_joint_error_mm": 1000.0 * err_sum / max(count, 1)}
+    return {"val_loss": float(np.mean(losses)),
+            **{key: 1000.0 * total / max(counts[key], 1) for key, total in sums.items()}}
+
+
+def with_keypoint_head(cfg: DictConfig, skeleton: str | None) -> DictConfig:
+    """The config with a keypoint head for ``skeleton`` (added when missing; None = unchanged).
+
+    Keypoint targets train the head of their skeleton, so the head need not be
+    configured by hand; one configured with another joint count is an error.
+    """
+    if skeleton is None:
+        return cfg
+    joints = get_skeleton(skeleton).num_joints
+    heads = cfg.student.get("keypoint_heads") or {}
+    if skeleton in heads:
+        if int(heads[skeleton]) != joints:
+            raise ValueError(f"student.keypoint_heads.{skeleton}={heads[skeleton]} but {skeleton} has {joints} joints")
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        if cfg.student.get("keypoint_heads") is None:
+            cfg.student.keypoint_heads = {}
+        cfg.student.keypoint_heads[skeleton] = joints
+    log.info("added a %d-joint keypoint head for %s (keypoint targets)", joints, skeleton)
+    return cfg
 
 
 def _init_distributed(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -177,10 +223,10 @@ def _checkpoint(model: RadarStudent, optimizer: torch.optim.Optimizer, scheduler
     norm = model.encoder.normalizer
     return {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "step": step, "best_val_joint_error_mm": best, "rng_torch": torch.get_rng_state(),
+        "step": step, "best_" + score_key(str(cfg.targets)): best, "rng_torch": torch.get_rng_state(),
         "normalizer": {"mean": norm.mean.clone(), "std": norm.std.clone()},
         "student_config": OmegaConf.to_container(cfg.student, resolve=True),
-        "label_frame": train_set.sessions[0].labels.frame, "targets": str(cfg.targets),
+        "label_frame": train_set.sessions[0].label_frame, "targets": str(cfg.targets),
         "fps": float(train_set.sessions[0].fps),
     }
 
@@ -194,8 +240,9 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
             ``WORLD_SIZE`` (1 process when unset).
 
     Returns:
-        Final ``step``, ``val_joint_error_mm`` (last validation) and
-        ``best_val_joint_error_mm``.
+        Final ``step``, the last validation's score (``val_joint_error_mm``,
+        or ``val_keypoint_error_mm`` for keypoint targets; see :func:`score_key`)
+        and its best value (``best_`` + that name).
     """
     rank, world = _init_distributed(rank, world_size)
     if cfg.threads:
@@ -210,6 +257,8 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
     torch.manual_seed(int(cfg.seed))
     body_model = build_body_model(cfg.body.source, cfg.body.gender, cfg.body.num_betas)
     train_set, val_set = build_datasets(cfg, body_model)
+    cfg = with_keypoint_head(cfg, train_set.keypoint_skeleton)
+    key = score_key(str(cfg.targets))
     model = build_student(cfg.student)
     steps = int(cfg.steps)
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg.lr), weight_decay=float(cfg.weight_decay))
@@ -223,7 +272,7 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng_torch"])
-        start, best = int(ckpt["step"]), float(ckpt["best_val_joint_error_mm"])
+        start, best = int(ckpt["step"]), float(ckpt["best_" + key])
     else:
         model.encoder.fit_normalizer(*map(torch.from_numpy, train_set.training_points()))
     model.train()
@@ -232,7 +281,7 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
     shard = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.bf16 else nullcontext()
     weights, likelihood = dict(cfg.loss.weights), str(cfg.loss.likelihood)
-    metrics = {"val_joint_error_mm": math.nan}
+    metrics = {key: math.nan}
     for step in tqdm(range(start, steps), initial=start, total=steps, desc="train student",
                      disable=rank != 0 or not cfg.progress):
         indices, generators = batch_plan(int(cfg.seed), step, len(train_set), batch_size)
@@ -251,8 +300,8 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
         if rank == 0 and (done % int(cfg.val_every_steps) == 0 or done == steps):
             metrics = validate(model, val_set, body_model, batch_size, cfg)
             row.update(metrics)
-            if metrics["val_joint_error_mm"] < best:
-                best = metrics["val_joint_error_mm"]
+            if metrics[key] < best:
+                best = metrics[key]
                 atomic_save(_checkpoint(model, optimizer, scheduler, done, best, cfg, train_set), best_path)
         if rank == 0 and (done % int(cfg.checkpoint_every) == 0 or done == steps):
             atomic_save(_checkpoint(model, optimizer, scheduler, done, best, cfg, train_set), last_path)
@@ -262,7 +311,7 @@ def train(cfg: DictConfig, rank: int | None = None, world_size: int | None = Non
             dist.barrier()
     if logger is not None:
         logger.close()
-    return {"step": steps, "val_joint_error_mm": metrics["val_joint_error_mm"], "best_val_joint_error_mm": best}
+    return {"step": steps, key: metrics[key], "best_" + key: best}
 
 
 class _Logger:

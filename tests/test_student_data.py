@@ -1,4 +1,5 @@
-"""Student data: GT-as-labels frame conversion, windows, leak-free splits, consistent rotation augmentation."""
+"""Student data: GT-as-labels frame conversion, keypoint-stream targets, windows, leak-free splits,
+consistent rotation augmentation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 
 from student_fixtures import simulate
 from wavecap.body import build_body_model
-from wavecap.datasets import open_session
+from wavecap.datasets import SessionWriter, open_session
+from wavecap.datasets.calibration import MotionCalibration, write_calibration
 from wavecap.student.data import (
     Augmentation,
     WindowDataset,
@@ -17,7 +19,9 @@ from wavecap.student.data import (
     time_block_split,
     window_ranges,
 )
+from wavecap.student.keypoints import interpolate_samples
 from wavecap.student.labels import ground_truth_as_labels, smpl_joints29, transform_labels
+from wavecap.skeletons import get_skeleton
 
 COLUMNS = ["x", "y", "z", "doppler", "snr"]
 
@@ -126,3 +130,110 @@ def test_point_augmentations_drop_and_jitter(session, body_model):
     assert np.array_equal(noisy["frame_mask"], clean["frame_mask"])  # an empty frame is still a frame
     frames, targets = dataset.batch([0, 0], [np.random.default_rng(5), None])
     assert frames.points.shape == (2, 32, 32, 5) and targets.rotmats.shape == (2, 32, 24, 3, 3)
+
+
+# -- keypoint-stream targets ------------------------------------------------------------------
+
+KINECT = get_skeleton("kinect_v2")
+
+
+def _turn(yaw_deg: float, position: tuple[float, float, float]) -> np.ndarray:
+    """[4, 4] rigid transform: a turn about z, then a shift."""
+    a = np.radians(yaw_deg)
+    T = np.eye(4)
+    T[:3, :3] = [[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]]
+    T[:3, 3] = position
+    return T
+
+
+def _kinect_world(t: np.ndarray) -> np.ndarray:
+    """[K, 25, 3] world joints moving at a constant velocity (linear in t, so resampling is exact)."""
+    offsets = np.linspace(-0.5, 0.5, 3 * KINECT.num_joints).reshape(KINECT.num_joints, 3)
+    return offsets[None] + np.array([0.0, 3.0, 1.0]) + t[:, None, None] * np.array([0.4, -0.2, 0.05])
+
+
+@pytest.fixture(scope="module")
+def keypoint_session(tmp_path_factory):
+    """10 Hz radar (turned and raised) + a 30 Hz world-frame Kinect stream with a gap, an untracked
+    joint and its joints stored in reverse order."""
+    path = tmp_path_factory.mktemp("keypoint_targets") / "k.h5"
+    rng = np.random.default_rng(0)
+    radar_t = np.arange(40) / 10.0
+    kinect_t = np.arange(0.05, 3.5, 1 / 30)
+    kinect_t = kinect_t[(kinect_t < 1.5) | (kinect_t > 2.0)]  # the Kinect lost the person for half a second
+    positions = _kinect_world(kinect_t)
+    positions[10, KINECT.index("HandTipLeft")] = np.nan
+    reverse = list(reversed(range(KINECT.num_joints)))
+    with SessionWriter(path, created_by="test_student_data") as w:
+        w.write_radar([rng.normal(0, 1, (5, 5)) for _ in radar_t], radar_t, columns=COLUMNS,
+                      T_world_from_radar=_turn(20.0, (0.3, 0.0, 1.2)), config={"doppler_sign": "positive_away"})
+        w.write_keypoints("kinect_v2", kinect_t, positions[:, reverse],
+                          joint_names=[KINECT.joint_names[j] for j in reverse], skeleton="kinect_v2", frame="world")
+    return path, radar_t, kinect_t
+
+
+def test_keypoint_targets_on_radar_frames_in_the_radar_frame(keypoint_session, body_model):
+    path, radar_t, kinect_t = keypoint_session
+    data = load_session(str(path), body_model, COLUMNS, 8, targets="keypoints", keypoint_max_gap_s=0.1)
+    kp = data.keypoints
+    assert data.labels is None and data.contacts is None and data.label_frame == "radar"
+    assert kp.skeleton == "kinect_v2" and kp.positions.shape == (40, 25, 3) and kp.source == "/keypoints/kinect_v2"
+    # Labelled: inside the stream's span and not between the samples either side of the gap.
+    before_gap, after_gap = kinect_t[kinect_t < 1.5][-1], kinect_t[kinect_t > 2.0][0]
+    expected_valid = ((radar_t >= kinect_t[0]) & (radar_t <= kinect_t[-1])
+                      & ~((radar_t > before_gap) & (radar_t < after_gap)))
+    assert (~expected_valid).sum() == 1 + 6 + 5  # before the stream, in the gap, after it
+    np.testing.assert_array_equal(kp.valid, expected_valid)
+    assert np.isnan(kp.positions[~kp.valid]).all()
+    radar_from_world = np.linalg.inv(data.T_world_from_radar)
+    expected = _kinect_world(radar_t) @ radar_from_world[:3, :3].T + radar_from_world[:3, 3]
+    tracked = np.isfinite(kp.positions).all(-1)  # [T, J]
+    assert (~tracked[kp.valid]).sum() == 1  # the one radar frame next to the untracked hand tip
+    np.testing.assert_allclose(kp.positions[tracked], expected[tracked], atol=1e-5)
+    assert (kp.confidence[tracked] == 1.0).all()
+
+
+def test_interpolation_keeps_exact_samples_and_local_nan():
+    t = np.array([0.0, 1.0, 2.0, 5.0])
+    x = np.array([[0.0], [np.nan], [2.0], [5.0]])
+    out, valid = interpolate_samples(t, x, np.array([-1.0, 0.0, 0.5, 2.0, 3.0, 5.0]), max_gap_s=1.5)
+    np.testing.assert_array_equal(valid, [False, True, True, True, False, True])
+    np.testing.assert_array_equal(out[:, 0], [np.nan, 0.0, np.nan, 2.0, np.nan, 5.0])
+
+
+def test_keypoint_targets_prefer_the_sessions_calibration(keypoint_session, body_model, tmp_path):
+    path, radar_t, _ = keypoint_session
+    calibrated = tmp_path / "calibrated.h5"
+    calibrated.write_bytes(path.read_bytes())
+    T_reference_from_radar = _turn(-35.0, (0.1, 0.2, 1.0))  # radar -> the Kinect stream's frame
+    write_calibration(calibrated, MotionCalibration(T_reference_from_radar, 0.05, 0.0, 0.01, 0.01, 1.0, 40,
+                                                    "/keypoints/kinect_v2", "world", T_reference_from_radar))
+    kp = load_session(str(calibrated), body_model, COLUMNS, 8, targets="keypoints", keypoint_max_gap_s=0.1).keypoints
+    radar_from_stream = np.linalg.inv(T_reference_from_radar)
+    expected = _kinect_world(radar_t + 0.05) @ radar_from_stream[:3, :3].T + radar_from_stream[:3, 3]
+    tracked = np.isfinite(kp.positions).all(-1)
+    assert tracked.sum() > 20 * 25
+    np.testing.assert_allclose(kp.positions[tracked], expected[tracked], atol=1e-5)
+
+
+def test_rotation_augmentation_turns_keypoints_with_points(keypoint_session, body_model):
+    path, _, _ = keypoint_session
+    data = load_session(str(path), body_model, COLUMNS, 8, targets="keypoints", keypoint_max_gap_s=0.1)
+    still = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
+    turn = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=90.0)
+    plain = WindowDataset([data], [[(0, 16)]], 16, 16, still).item(0, np.random.default_rng(0))
+    dataset = WindowDataset([data], [[(0, 16)]], 16, 16, turn)
+    turned = dataset.item(0, np.random.default_rng(0))
+    assert dataset.rotate and dataset.keypoint_skeleton == "kinect_v2"
+    tracked = np.isfinite(plain["keypoints"]).all(-1)
+    src, dst = plain["keypoints"][tracked], turned["keypoints"][tracked]
+    u, _, vt = np.linalg.svd(src.T @ dst)
+    R = (u @ vt).T
+    assert np.degrees(np.arccos((np.trace(R) - 1) / 2)) > 1.0
+    np.testing.assert_allclose(src @ R.T, dst, atol=1e-4)
+    mask = plain["point_mask"]
+    np.testing.assert_allclose(plain["points"][..., :3][mask] @ R.T, turned["points"][..., :3][mask], atol=1e-4)
+    frames, targets = dataset.batch([0, 0])
+    assert targets.rotmats is None and targets.joints is None and targets.contacts is None
+    assert targets.keypoints["kinect_v2"].shape == (2, 16, 25, 3)
+    assert targets.frame_mask.sum() == 2 * int(data.keypoints.valid[:16].sum())
