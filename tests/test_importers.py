@@ -67,8 +67,9 @@ def write_ti(path: Path, lines: list[str], header: str | None = TI_HEADER) -> Pa
     return path
 
 
-def kinect_positions(n_frames: int, seed: int = 0) -> np.ndarray:
-    """(T, 25, 3) plausible Kinect joints (z up, metres) from the SMPL rest skeleton, moving in y."""
+def kinect_positions(n_frames: int, seed: int = 0, walk: np.ndarray | None = None) -> np.ndarray:
+    """(T, 25, 3) plausible Kinect joints (z up, metres) from the SMPL rest skeleton, moving along ``walk``
+    ((T, 3) pelvis path; default: forward in y)."""
     from wavecap.body import build_body_model
     import torch
 
@@ -78,7 +79,8 @@ def kinect_positions(n_frames: int, seed: int = 0) -> np.ndarray:
                      torch.zeros(1, 3), return_vertices=False).joints29[0].double().numpy()
     rng = np.random.default_rng(seed)
     kp = skeleton_from_smpl(rest, "kinect_v2")
-    walk = np.stack([np.zeros(n_frames), 2.0 + 0.05 * np.arange(n_frames), np.full(n_frames, 1.0)], 1)
+    if walk is None:
+        walk = np.stack([np.zeros(n_frames), 2.0 + 0.05 * np.arange(n_frames), np.full(n_frames, 1.0)], 1)
     return kp[None] + walk[:, None] + rng.normal(0, 0.005, (n_frames, 25, 3))
 
 
@@ -115,7 +117,7 @@ def test_ti_csv_keeps_empty_frames_drops_nan_rows_and_reports(tmp_path: Path) ->
     assert (csv_path.read_bytes(), csv_path.stat().st_mtime_ns) == before  # input untouched
     with open_session(out, validate="full") as s:
         radar = s.radar
-        assert len(radar) == 40 and radar.columns == ("x", "y", "z", "doppler", "intensity")
+        assert len(radar) == 40 and radar.columns == ("x", "y", "z", "doppler", "snr")  # TI's Intensity is an SNR
         for i, frame in enumerate(sorted(points)):
             np.testing.assert_allclose(radar.frame(i), points[frame], atol=1e-5)
         assert radar.config["doppler_sign"] == "positive_away"
@@ -130,6 +132,7 @@ def test_ti_csv_keeps_empty_frames_drops_nan_rows_and_reports(tmp_path: Path) ->
     assert figures["timestamps"] == "file" and figures["gaps"] == 0
     assert figures["session_validation"] == "full: ok"
     assert report.assumptions["radar.units"].startswith("m ")
+    assert "stored as snr" in report.assumptions["radar.snr"]
 
 
 def test_ti_csv_timestamps_synthesised_when_missing_or_coarse(tmp_path: Path) -> None:
@@ -238,58 +241,85 @@ def test_ti_csv_with_kinect_keypoints_makes_a_trainable_session(tmp_path: Path) 
         np.testing.assert_allclose(s.keypoints["kinect_v2"].positions(), kp, atol=1e-5)
 
 
-def test_student_trains_on_imported_kinect_keypoints(tmp_path: Path) -> None:
-    """TI CSV + Kinect-25 CSV -> session -> the radar student's kinect_v2 head learns the keypoint targets."""
-    import torch
-    from hydra import compose, initialize_config_dir
+def imported_kinect_walk(root: Path, seed: int, frames: int = 64) -> Path:
+    """A person walking a seeded loop in front of a raised, turned radar: TI CSV + Kinect-25 CSV, imported.
 
-    from wavecap.body import build_body_model
-    from wavecap.student.data import read_radar
-    from wavecap.student.encoders import RadarFrames
-    from wavecap.student.losses import StudentTargets, student_loss
-    from wavecap.student.model import build_student
-
-    rng = np.random.default_rng(10)
-    kp = kinect_positions(48, seed=1)
+    Radar points (radar frame) scatter around the tracked joints; the Kinect
+    CSV is in the world frame with a frame column, and its left hand tip is
+    untracked (TrackingState 0) every fifth frame.
+    """
+    rng = np.random.default_rng(seed)
+    world_from_radar = np.eye(4)
+    yaw = np.radians(15.0)
+    world_from_radar[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]]
+    world_from_radar[:3, 3] = [0.2, 0.0, 1.1]
+    phase = rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, frames)
+    walk = np.stack([0.8 * np.sin(phase), 3.0 + 0.8 * np.cos(phase), np.full(frames, 1.0)], 1)
+    kp = kinect_positions(frames, seed, walk)
+    states = np.full((frames, 25), 2.0)
+    states[::5, KINECT.index("HandTipLeft")] = 0.0
     lines = []
-    for k, joints in enumerate(kp):  # radar points scattered around the tracked joints
-        pts = joints[rng.choice(25, 10)] + rng.normal(0, 0.03, (10, 3))
-        lines += [f"{k},10,{x:.4f},{y:.4f},{z:.4f},{rng.normal():.3f},{rng.uniform(5, 30):.2f},{T0 + k / 10:.3f}"
-                  for x, y, z in pts]
-    radar = write_ti(tmp_path / "radar.csv", lines)
-    labels = write_kinect(tmp_path / "kinect.csv", kp, np.arange(48))
-    import_ti_csv(radar, tmp_path / "s.h5", keypoints=labels, skeleton="kinect_v2",
-                  radar_options=RadarOptions(columns={"snr": "Intensity"}))  # TI's "Intensity" is an SNR
+    for k, joints in enumerate(kp):
+        world = joints[rng.choice(25, 12)] + rng.normal(0, 0.03, (12, 3))
+        radar = (world - world_from_radar[:3, 3]) @ world_from_radar[:3, :3]
+        lines += [f"{k},12,{x:.4f},{y:.4f},{z:.4f},{rng.normal():.3f},{rng.uniform(5, 30):.2f},{T0 + k / 10:.3f}"
+                  for x, y, z in radar]
+    csv_path = write_ti(root / f"radar{seed}.csv", lines)
+    labels = write_kinect(root / f"kinect{seed}.csv", kp, np.arange(frames), states=states)
+    out = root / f"walk{seed}.h5"
+    import_ti_csv(csv_path, out, keypoints=labels, skeleton="kinect_v2",
+                  radar_options=RadarOptions(T_world_from_radar=world_from_radar.tolist()))
+    return out
 
-    with initialize_config_dir(config_dir=str(REPO / "configs" / "student"), version_base=None):
-        cfg = compose("model", overrides=["dim=32", "encoder.out_dim=32", "encoder.hidden=[16,32]",
-                                          "encoder.max_points=16", "temporal.depth=1", "temporal.heads=2",
-                                          "temporal.dim_head=16", "temporal.nb_features=16",
-                                          "+keypoint_heads.kinect_v2=25"])
-    with open_session(tmp_path / "s.h5") as s:
-        points, mask = read_radar(s, list(cfg.encoder.columns), int(cfg.encoder.max_points))
-        stream = s.keypoints["kinect_v2"]
-        assert stream.skeleton == "kinect_v2" and np.array_equal(stream.timestamps, s.radar.timestamps)
-        world_from_radar = s.radar.T_world_from_radar
-        targets_radar = (stream.positions() - world_from_radar[:3, 3]) @ world_from_radar[:3, :3]
-    torch.manual_seed(0)
-    model = build_student(cfg)
-    model.encoder.fit_normalizer(torch.from_numpy(points), torch.from_numpy(mask))
-    frames = RadarFrames(frame_mask=torch.ones(1, 48, dtype=torch.bool), points=torch.from_numpy(points)[None],
-                         point_mask=torch.from_numpy(mask)[None])
-    targets = StudentTargets(frame_mask=torch.ones(1, 48, dtype=torch.bool),
-                             keypoints={"kinect_v2": torch.from_numpy(targets_radar).float()[None]})
+
+def test_student_trains_end_to_end_on_an_imported_ti_and_kinect_capture(tmp_path: Path) -> None:
+    """TI CSV + Kinect-25 CSV -> sessions -> train_student with targets=keypoints: the kinect_v2 head learns."""
+    from student_fixtures import TINY_MODEL, compose_train
+    from wavecap.body import build_body_model
+    from wavecap.student.model import build_student
+    from wavecap.student.training import (
+        build_datasets,
+        load_checkpoint,
+        model_from_checkpoint,
+        train,
+        validate,
+        with_keypoint_head,
+    )
+    import torch
+
+    train_paths = [imported_kinect_walk(tmp_path, seed) for seed in (1, 2)]
+    val_path = imported_kinect_walk(tmp_path, 3)
+    with open_session(val_path) as s:  # the documented import is what the point encoder reads
+        assert s.radar.columns == ("x", "y", "z", "doppler", "snr") and tuple(s.keypoints) == ("kinect_v2",)
+    steps = 40
+    overrides = [
+        f"sessions=[{','.join(map(str, [*train_paths, val_path]))}]", f"val_sessions=[{val_path}]",
+        "targets=keypoints", f"out_dir={tmp_path / 'run'}", f"steps={steps}", "window=16", "stride=4",
+        "batch_size=4", "lr=3e-3", "warmup_steps=2", f"val_every_steps={steps // 2}", f"checkpoint_every={steps}",
+        "progress=false", "threads=1", *TINY_MODEL,
+    ]
+    cfg = compose_train(overrides)
+    assert "kinect_v2" not in (cfg.student.keypoint_heads or {})  # added by training, not configured by hand
     body_model = build_body_model("stand-in")
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    losses = []
-    for _ in range(25):
-        loss, terms = student_loss(model(frames), targets, body_model)
-        assert set(terms) == {"keypoints"}  # keypoint labels alone train the student
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-    assert losses[-1] < 0.3 * losses[0], losses[::5]
+    train_set, val_set = build_datasets(cfg, body_model)
+    assert train_set.keypoint_skeleton == "kinect_v2" and train_set.rotate  # radar-frame labels: rotation on
+    untrained = build_student(with_keypoint_head(cfg, "kinect_v2").student)
+    untrained.encoder.fit_normalizer(*map(torch.from_numpy, train_set.training_points()))
+    before = validate(untrained, val_set, body_model, 4, cfg)
+    assert set(before) == {"val_loss", "val_keypoint_error_mm"}  # no SMPL targets, no joint error
+
+    summary = train(cfg)
+    after = validate(model_from_checkpoint(tmp_path / "run" / "best.pt"), val_set, body_model, 4, cfg)
+    assert summary["step"] == steps
+    assert after["val_keypoint_error_mm"] == pytest.approx(summary["best_val_keypoint_error_mm"], rel=1e-5)
+    # 3238 -> 834 mm when written (untrained head -> 40 steps, 1 thread)
+    assert after["val_keypoint_error_mm"] < 0.5 * before["val_keypoint_error_mm"], (before, after)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["targets"] == "keypoints" and ckpt["label_frame"] == "radar"
+    assert ckpt["student_config"]["keypoint_heads"] == {"kinect_v2": 25}
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert "keypoints" in log[0].split(",")
+    assert not {"joints", "rotations", "contacts"} & set(log[0].split(","))  # the SMPL losses are off
 
 
 def test_keypoints_units_axes_states_and_pairing(tmp_path: Path) -> None:

@@ -14,7 +14,12 @@ detections and are kept as empty frames, as are frames whose only row says
 ``# Obj`` = 0. Rows with NaN/Inf in a point column are dropped and counted.
 Positions are TI's radar frame (x right, y boresight, z up); Doppler is radial
 velocity in m/s, > 0 away from the sensor in TI's SDK (override with
-``doppler_sign``).
+``doppler_sign``). TI's ``Intensity`` column is the detection's SNR (dB), the
+SDK's per-point side information, so it is stored as ``snr`` (the column the
+student's point encoder reads, as the simulator writes it) unless the file
+has an SNR column of its own or ``columns`` names either key; the report says
+so. Columns named like a linear peak value (``peakVal``, ``power``) stay
+``intensity``.
 """
 
 from __future__ import annotations
@@ -98,6 +103,20 @@ def resolve_columns(table: CsvTable, overrides: dict[str, str | int]) -> dict[st
     return found
 
 
+def _intensity_as_snr(table: CsvTable, cols: dict[str, int], overrides: dict[str, str | int],
+                      report: ImportReport) -> dict[str, int]:
+    """Store TI's ``Intensity`` (an SNR in dB) as ``snr`` when nothing else claims that name."""
+    if "snr" in cols or "intensity" not in cols or {"snr", "intensity"} & set(overrides):
+        return cols
+    index = cols["intensity"]
+    if table.header is not None and normalise_name(table.header[index]) != "intensity":
+        return cols  # peakVal / power: a linear magnitude, not an SNR
+    report.assume("radar.snr", f"{table.column_name(index)!r} is TI's per-point SNR (dB), stored as snr; set "
+                               f"radar_options.columns={{intensity: {table.column_name(index)!r}}} to keep it as "
+                               "intensity")
+    return {("snr" if k == "intensity" else k): i for k, i in cols.items()}
+
+
 def _override_index(table: CsvTable, key: str, spec: str | int) -> int:
     if isinstance(spec, int) and not isinstance(spec, bool):
         if 0 <= spec < table.n_columns:
@@ -131,7 +150,7 @@ def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions,
     table = read_csv_table(path, options.delimiter, options.parser)
     if len(table.values) == 0:
         raise DataError("no data rows", file=path)
-    cols = resolve_columns(table, dict(options.columns))
+    cols = _intensity_as_snr(table, resolve_columns(table, dict(options.columns)), options.columns, report)
     values = table.values
     frames = _frame_numbers(table, cols["frame"], options.max_missing_frames)
 
