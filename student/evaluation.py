@@ -17,6 +17,7 @@ import numpy as np
 from wavecap.body import BodyModel
 from wavecap.body.skeleton import HYBRIK_JOINT_NAMES
 from wavecap.datasets import open_session
+from wavecap.errors import DataError
 from wavecap.metrics import pose_metrics
 from wavecap.student.inference import read_predictions_h5
 from wavecap.student.labels import ground_truth_as_labels, read_label_run, transform_labels
@@ -37,12 +38,33 @@ def predicted_world_joints(pred: str, body_model: BodyModel, run: str | None = N
 
 
 def evaluate(pred: str, gt: str, body_model: BodyModel, pred_run: str | None = None, joints: int = 24,
-             pck_threshold_mm: float = 150.0) -> dict[str, object]:
-    """Metrics of predicted joints against ground truth (world frame; see module docstring)."""
+             pck_threshold_mm: float = 150.0, valid_run: str | None = None) -> dict[str, object]:
+    """Metrics of predicted joints against ground truth (world frame; see module docstring).
+
+    Args:
+        pred: a predictions file, or a session when ``pred_run`` names its label run.
+        gt: the session with the ground truth.
+        body_model: FK of labels and ground truth.
+        pred_run: score ``/labels/<pred_run>`` of ``pred`` instead of a predictions file.
+        joints: the first this many SMPL joints are scored.
+        pck_threshold_mm: PCK3D threshold.
+        valid_run: also leave out the frames that ``gt``'s ``/labels/<valid_run>`` marks
+            invalid, so that two predictions (e.g. a student and its teacher's
+            labels) are scored on the same frames.
+
+    Raises:
+        DataError: ``valid_run``'s frames are not the prediction's frames.
+    """
     times, pred_joints, valid = predicted_world_joints(pred, body_model, pred_run)
     with open_session(gt) as session:
         truth = ground_truth_as_labels(session, body_model, frame="world", times=times)
     keep = valid & truth.valid
+    if valid_run is not None:
+        run_times, _, run_valid = predicted_world_joints(gt, body_model, valid_run)
+        if len(run_times) != len(times) or not np.allclose(run_times, times):
+            raise DataError(f"label run '{valid_run}' is not on the prediction's {len(times)} frames", file=str(gt),
+                            group=f"/labels/{valid_run}", field="timestamps")
+        keep &= run_valid
     fps = float(1.0 / np.median(np.diff(times)))
     result = pose_metrics(pred_joints[keep, :joints], truth.joints29[keep, :joints], fps,
                           list(HYBRIK_JOINT_NAMES[:joints]), pck_threshold_mm)

@@ -256,6 +256,10 @@ class TemporalModel(nn.Module):
         rotary_min_period: shortest rotary period, frames.
         rotary_max_period: longest rotary period, frames; keep it at most the
             training window length.
+        chunk_frames: offline (non-causal) Performer in eval mode runs its
+            per-frame work this many frames at a time (see
+            :meth:`_chunked_performer`); None runs the library's forward on
+            the whole sequence. Results are the same either way.
         seed: seeds the build (weights and projection matrices) in a forked
             RNG; None uses the global RNG.
     """
@@ -276,6 +280,7 @@ class TemporalModel(nn.Module):
         dropout: float = 0.0,
         rotary_min_period: float = 4.0,
         rotary_max_period: float = 512.0,
+        chunk_frames: int | None = 512,
         seed: int | None = 0,
     ) -> None:
         super().__init__()
@@ -286,6 +291,7 @@ class TemporalModel(nn.Module):
         self.heads = heads
         self.dim_head = dim_head
         self.rotary_periods = (float(rotary_min_period), float(rotary_max_period))
+        self.chunk_frames = chunk_frames
         rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
         with rng:
             if seed is not None:
@@ -359,7 +365,10 @@ class TemporalModel(nn.Module):
             else:
                 x = x.masked_fill(~mask[..., None], 0.0)  # keeps padded keys finite whatever they held
         pos_emb = self.positions(x.shape[1], start, x.dtype, x.device)
-        if self.backend == "performer":
+        chunk = self.chunk_frames
+        if self.backend == "performer" and chunk and x.shape[1] > chunk and not (self.causal or self.training):
+            y = self._chunked_performer(x, mask, pos_emb, chunk)
+        elif self.backend == "performer":
             y = self.performer(x, pos_emb=pos_emb, mask=mask)
         else:
             y = x
@@ -368,6 +377,58 @@ class TemporalModel(nn.Module):
                 y = block(y, pos_emb, attn_mask, self.causal)
         y = self.norm(y)
         return y if mask is None else y.masked_fill(~mask[..., None], 0.0)
+
+    def _chunked_performer(self, x: torch.Tensor, mask: torch.Tensor | None, pos_emb: torch.Tensor,
+                           chunk: int) -> torch.Tensor:
+        """The offline Performer layers (eval mode), ``chunk`` frames at a time.
+
+        Why: every op of the library's forward reads and writes whole-sequence
+        tensors ([B, T, C], [B, H, T, M]); past a few thousand frames they no
+        longer fit in cache and each op runs at memory speed (16,384 frames
+        cost ~21x 1,024, not 16x). Non-causal linear attention needs only one
+        sequence-wide quantity per layer, the [B, H, M, D+1] sum of
+        phi(k) [v, 1]^T, so each layer takes two passes over the chunks: sum
+        it from the keys and values, then queries, attention output and
+        feedforward. The layers' own modules and the library's feature map
+        (:func:`relu_features`) are used, as in streaming; the count channel
+        makes the division the library's normaliser (see module docstring).
+
+        Args:
+            x: [B, T, C] features, padded frames zeroed.
+            mask: [B, T] bool valid frames, or None (all valid).
+            pos_emb: [1, T, D] rotary table.
+            chunk: frames per chunk.
+
+        Returns:
+            [B, T, C], what ``self.performer(x, pos_emb=pos_emb, mask=mask)``
+            returns up to float rounding.
+        """
+        spans = [(s, min(s + chunk, x.shape[1])) for s in range(0, x.shape[1], chunk)]
+        heads, dim_head = self.heads, self.dim_head
+
+        def split_heads(t: torch.Tensor) -> torch.Tensor:  # [B, t, H*E] -> [B, H, t, E]
+            return t.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+        for part in self.layer_parts():
+            # [B, H, M, D+1], summed in float32 whatever x's dtype (bf16 would round every chunk's sum)
+            context = x.new_zeros(x.shape[0], heads, part.projection.shape[0], dim_head + 1, dtype=torch.float32)
+            for s, e in spans:
+                h = part.attn_norm(x[:, s:e])
+                phi_k = relu_features(apply_rotary(split_heads(part.to_k(h)), pos_emb[:, s:e]), part.projection)
+                v = split_heads(part.to_v(h))  # [B, H, t, D+1], count channel last
+                if mask is not None:
+                    v = v.masked_fill(~mask[:, None, s:e, None], 0.0)  # as the library: padded keys add nothing
+                context += (phi_k.transpose(-1, -2) @ v).float()
+            out = torch.empty_like(x)
+            for s, e in spans:
+                xc = x[:, s:e]
+                h = part.attn_norm(xc)
+                phi_q = relu_features(apply_rotary(split_heads(part.to_q(h)), pos_emb[:, s:e]), part.projection)
+                attended = (phi_q @ context.to(phi_q.dtype)).transpose(1, 2).flatten(-2)  # [B, t, H*(D+1)]
+                xc = xc + part.to_out(attended)  # to_out divides by the count channel
+                out[:, s:e] = xc + part.ff(part.ff_norm(xc))
+            x = out
+        return x
 
     def _exact_mask(self, mask: torch.Tensor, length: int) -> torch.Tensor:
         """[B, 1, T, T] bool: valid keys (and the past, if causal); the diagonal always,

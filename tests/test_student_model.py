@@ -132,11 +132,12 @@ def test_feature_encoder():
     assert encoder(features).shape == (2, 5, 16)
 
 
-def _student(causal: bool = False, chunk: int = 2048) -> RadarStudent:
+def _student(causal: bool = False, chunk: int = 2048, frames_chunk: int | None = None) -> RadarStudent:
     torch.manual_seed(0)
-    temporal = TemporalModel(24, depth=1, heads=2, dim_head=8, nb_features=8, causal=causal)
+    temporal = TemporalModel(24, depth=1, heads=2, dim_head=8, nb_features=8, causal=causal,
+                             chunk_frames=frames_chunk)
     return RadarStudent(_encoder(), temporal, 24, keypoint_heads={"h36m": 17},
-                        encode_chunk_frames=chunk).eval()
+                        encode_chunk_frames=chunk, chunk_frames=frames_chunk).eval()
 
 
 def test_student_outputs():
@@ -159,6 +160,20 @@ def test_student_outputs():
     assert not torch.allclose(causal.betas[:, 0], causal.betas[:, -1])
     assert torch.allclose(causal.betas[1, 6:], causal.betas[1, 5:6].expand(3, -1), atol=1e-6)  # padding ignored
     assert torch.allclose(chunked.transl, out.transl, atol=1e-6)  # chunked encoding is exact
+
+
+def test_chunked_student_equals_whole_sequence():
+    pts, mask = _points(frames=23)
+    frame_mask = torch.ones(2, 23, dtype=torch.bool)
+    frame_mask[1, 17:] = False
+    frames = RadarFrames(frame_mask, pts, mask)
+    with torch.no_grad():
+        whole = _student()(frames)
+        chunked = _student(chunk=4, frames_chunk=5)(frames)  # encoder, Performer layers and heads in chunks
+    for name in ("rot6d", "rotmats", "betas", "transl", "contact_logits", "joint_log_scale"):
+        assert (getattr(chunked, name) - getattr(whole, name)).abs().max() <= 1e-5, name
+    assert (chunked.keypoints["h36m"] - whole.keypoints["h36m"]).abs().max() <= 1e-5
+    assert torch.allclose(chunked.betas, chunked.betas[:, :1].expand_as(chunked.betas))  # pooled over all chunks
 
 
 def test_missing_input_is_a_data_error():

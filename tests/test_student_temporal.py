@@ -78,6 +78,21 @@ def test_eval_is_deterministic_and_independent_of_global_rng(backend):
     assert torch.equal(first, _model(backend)(x).detach())  # same seed, same model
 
 
+@pytest.mark.parametrize("chunk", [7, 16, 49])
+def test_chunked_offline_performer_equals_the_library_forward(chunk, monkeypatch):
+    model = _model()
+    x = _inputs(frames=50)
+    mask = torch.arange(50)[None] < torch.tensor([50, 37])[:, None]  # [B, T], the second sequence padded
+    with torch.no_grad():
+        model.chunk_frames = None
+        reference = model(x, mask, start=5)
+        model.chunk_frames = chunk
+        monkeypatch.setattr(model.performer, "forward", lambda *a, **k: pytest.fail("library forward called"))
+        chunked = model(x, mask, start=5)
+    assert (chunked - reference).abs().max() <= 1e-5
+    assert chunked[1, 37:].abs().max() == 0
+
+
 def test_build_does_not_touch_global_rng():
     torch.manual_seed(7)
     state = torch.get_rng_state()

@@ -14,6 +14,8 @@ Keys:
         (encoder + Performer + heads, inference mode) over <short> / <long> frames.
     student.scaling_16k_over_1k: time(long) / time(short) (goal <= 20;
         16 would be exactly linear).
+    student.scaling_16k_over_1k_median: the median over rounds of the same
+        ratio within a round (the spread check of the one above).
     student.model_frames_per_s: long / time(long), the model alone (no file I/O).
     student.performer_s_<peer>, student.exact_s_<peer>: the default temporal
         transformer (Performer) and the same-size exact-attention transformer
@@ -41,23 +43,28 @@ Keys:
         where the points came from. The model is untrained (normaliser
         fitted): speed does not depend on the weights.
     student.synthetic_pa_mpjpe_mm: PA-MPJPE (mm, world joints, 24 SMPL
-        joints) of a student trained on the compact teacher's labels (not
-        ground truth) of simulated captures, on a held-out simulated capture.
-    student.synthetic_teacher_pa_mpjpe_mm: the teacher's labels' PA-MPJPE on
-        the same radar frames.
+        joints, Procrustes-aligned per frame) of a student trained on the
+        compact teacher's labels (never ground truth), on a held-out
+        simulated capture's radar alone. The captures, teacher, training and
+        inference are the demo's (``wavecap.demo.stages`` with
+        ``configs/demo.yaml`` plus ``synthetic.overrides``, in
+        ``outputs/<synthetic.run>``): training captures and a held-out
+        capture with its own seed, subject shape and motion order.
+    student.synthetic_teacher_pa_mpjpe_mm: the teacher's radar-time labels'
+        PA-MPJPE on the same frames.
     student.synthetic_ratio_to_teacher: student / teacher (goal <= 1.3).
-        These three are measured only when ``synthetic.teacher_checkpoint``
-        exists, and otherwise reported as a "skipped: ..." string; sessions,
-        labels and the trained student are cached under
-        ``synthetic.cache_dir`` and reused.
+    student.synthetic_frames: held-out radar frames scored: those the teacher
+        labelled valid and the ground truth covers, the same for both.
+    student.synthetic_seconds.<stage>: wall time of each demo stage (simulate,
+        label, train, infer) at the demo's thread count.
+        These are measured only when the demo's ``teacher_checkpoint`` exists,
+        and otherwise reported as a "skipped: ..." string.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from functools import partial
@@ -67,11 +74,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from wavecap.runtime import torch_threads
 from wavecap.body import build_body_model
 from wavecap.datasets import SessionWriter
+from wavecap.errors import DataError
 from wavecap.student.encoders import RadarFrames
 from wavecap.student.model import build_student
 from wavecap.student.streaming import StreamingStudent
@@ -141,6 +150,8 @@ def run(cfg: Any) -> dict[str, float | int | str]:
         result[f"student.offline_s_{short}"] = min(scaling["short"])
         result[f"student.offline_s_{long}"] = min(scaling["long"])
         result["student.scaling_16k_over_1k"] = _ratio(scaling, "long", "short")
+        result["student.scaling_16k_over_1k_median"] = statistics.median(
+            a / b for a, b in zip(scaling["long"], scaling["short"]))
         result["student.model_frames_per_s"] = long / min(scaling["long"])
 
         features = model.encode(inputs[peer])
@@ -193,47 +204,53 @@ def _pipeline(cfg: Any) -> dict[str, float]:
     return {"student.pipeline_s": min(times), "student.frames_per_s": frames / min(times)}
 
 
-def _run(args: list[str]) -> None:
-    subprocess.run([sys.executable, *args], check=True, cwd=REPO)
+def _compose(name: str, overrides: list[str]) -> Any:
+    """Compose ``configs/<name>.yaml``, inside ``scripts/benchmark.py``'s Hydra app or outside it."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(name, overrides=overrides)
+    with initialize_config_dir(str(REPO / "configs"), version_base=None):
+        return compose(name, overrides=overrides)
 
 
-def _synthetic(cfg: Any) -> dict[str, float | str]:
-    """Student vs compact teacher on a held-out simulated capture (see the module docstring)."""
+def _synthetic(cfg: Any) -> dict[str, float | int | str]:
+    """Student vs compact teacher on the demo's held-out capture (see the module docstring)."""
+    from wavecap.demo import run_folder, stages
     from wavecap.student.evaluation import evaluate
-    from wavecap.student.training import train
 
     syn = cfg.student_bench.synthetic
+    demo = _compose("demo", [f"run={syn.run}", f"out_root={syn.out_root}", "progress=false",
+                             *map(str, syn.overrides)])
     keys = ("student.synthetic_pa_mpjpe_mm", "student.synthetic_teacher_pa_mpjpe_mm",
             "student.synthetic_ratio_to_teacher")
-    teacher = REPO / str(syn.teacher_checkpoint)
-    if not teacher.exists():
-        return {k: f"skipped: teacher checkpoint {syn.teacher_checkpoint} is absent" for k in keys}
-    cache = REPO / str(syn.cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    names = [f"train_{i}" for i in range(int(syn.train_sessions))] + ["heldout"]
-    for i, name in enumerate(names):
-        path = cache / f"{name}.h5"
-        if not path.exists():
-            _run(["scripts/simulate_capture.py", f"out={path}", f"seconds={syn.seconds}", f"seed={100 + i}",
-                  "progress=false", f"hydra.run.dir={cache}/hydra"])
-        _run(["scripts/label_with_teacher.py", f"session={path}", f"checkpoint={teacher}", f"run={syn.label_run}",
-              f"hydra.run.dir={cache}/hydra"])  # resumes, i.e. returns at once, when already labelled
-    train_paths = [str(cache / f"{n}.h5") for n in names[:-1]]
-    heldout = str(cache / "heldout.h5")
-    out_dir = cache / "student"
-    with initialize_config_dir(str(REPO / "configs"), version_base=None):
-        train_cfg = compose("train_student", overrides=[
-            f"sessions=[{','.join(train_paths)}]", "split.mode=blocks", f"split.block_s={syn.val_block_s}",
-            "targets=labels", f"label_run={syn.label_run}", f"out_dir={out_dir}", f"steps={syn.train_steps}",
-            "progress=false", f"threads={cfg.threads}",
-        ])
-    train(train_cfg)
-    body_model = build_body_model(cfg.body.source, cfg.body.gender, cfg.body.num_betas)
-    _run(["scripts/infer_student.py", f"session={heldout}", f"checkpoint={out_dir / 'best.pt'}",
-          f"out={cache / 'heldout_pred.h5'}", f"hydra.run.dir={cache}/hydra"])
-    student = evaluate(str(cache / "heldout_pred.h5"), heldout, body_model)["overall"]["pa_mpjpe_mm"]
-    teacher_score = evaluate(heldout, heldout, body_model, pred_run=str(syn.label_run))["overall"]["pa_mpjpe_mm"]
-    return dict(zip(keys, (student, teacher_score, student / teacher_score)))
+    try:
+        stages.teacher_checkpoint(demo)
+    except DataError as error:
+        return {k: f"skipped: {error}" for k in keys}
+    root = run_folder(demo)
+    if bool(syn.fresh) and root.exists():
+        shutil.rmtree(root)
+    paths = stages.RunPaths.of(root, int(demo.captures.train))
+    body_model = build_body_model(demo.body.source, demo.body.gender, demo.body.num_betas)
+    seconds: dict[str, float] = {}
+    with torch_threads(int(demo.threads)):
+        for name, stage in (("simulate", partial(stages.simulate, demo, paths, body_model)),
+                            ("label", partial(stages.label, demo, paths, body_model)),
+                            ("train", partial(stages.train, demo, paths)),
+                            ("infer", partial(stages.infer, demo, paths, body_model))):
+            seconds[name] = _seconds(stage)
+    label_run = str(demo.label.run)
+    # Both on the frames the teacher labelled (and the ground truth covers).
+    student = evaluate(str(paths.prediction), str(paths.heldout), body_model, valid_run=label_run)
+    teacher = evaluate(str(paths.heldout), str(paths.heldout), body_model, pred_run=label_run)
+    if student["times"] != teacher["times"]:
+        raise RuntimeError("student and teacher were scored on different frames")
+    student_pa, teacher_pa = student["overall"]["pa_mpjpe_mm"], teacher["overall"]["pa_mpjpe_mm"]
+    return {
+        **dict(zip(keys, (student_pa, teacher_pa, student_pa / teacher_pa))),
+        "student.synthetic_frames": len(student["times"]),
+        **{f"student.synthetic_seconds.{k}": round(v, 1) for k, v in seconds.items()},
+        "student.synthetic_run": str(root),
+    }
 
 
 def _streaming(cfg: Any, generator: torch.Generator) -> dict[str, float]:
