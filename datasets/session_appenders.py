@@ -16,7 +16,14 @@ from wavecap.errors import DataError
 
 from ._h5 import checked_scalars, set_attrs, set_str_list
 from .session_checks import image_magic_problem
-from .session_inputs import checked_array, checked_intrinsics, checked_names, checked_timestamps, checked_transform
+from .session_inputs import (
+    checked_array,
+    checked_boxes,
+    checked_intrinsics,
+    checked_names,
+    checked_timestamps,
+    checked_transform,
+)
 from .session_schema import CAMERA_ENCODINGS, DOPPLER_SIGNS, POSITION_COLUMNS
 
 # Radar points per HDF5 chunk: large enough that compression pays, small
@@ -151,7 +158,7 @@ class RadarAppender:
 
 
 class CameraAppender:
-    """Writes ``/camera``: timestamps plus raw (chunked per frame) or encoded images.
+    """Writes ``/camera``: timestamps plus raw (chunked per frame) or encoded images, optional person boxes.
 
     Args:
         g: the empty ``/camera`` group.
@@ -162,15 +169,20 @@ class CameraAppender:
         fps: nominal frame rate (Hz).
         encoding: None for raw frames, or ``"png"``/``"jpeg"`` to store image files.
         compression: for raw frames: ``"gzip"``, ``"lzf"`` or None.
+        boxes_source: None for no person boxes; otherwise where they come from
+            (``"detector"``, ``"annotation"``, ...), and every append then gives them.
     """
 
     def __init__(self, g: h5py.Group, file: str, *, width: int, height: int, intrinsics: np.ndarray,
                  T_world_from_camera: np.ndarray, fps: float, encoding: str | None,  # noqa: N803
-                 compression: str | None) -> None:
+                 compression: str | None, boxes_source: str | None = None) -> None:
         self.file, group = file, g.name
         if width <= 0 or height <= 0 or not fps > 0 or encoding not in (None, *CAMERA_ENCODINGS):
             raise DataError(f"bad camera setup: {width}x{height} at {fps} fps, encoding {encoding!r}",
                             file=file, group=group)
+        if boxes_source is not None and (not isinstance(boxes_source, str) or not boxes_source):
+            raise DataError(f"boxes_source must be a non-empty string, got {boxes_source!r}",
+                            file=file, group=group, field="boxes")
         set_attrs(g, {"width": int(width), "height": int(height), "fps": float(fps)})
         g["intrinsics"] = checked_intrinsics(intrinsics, (file, group, "intrinsics"))
         g["T_world_from_camera"] = checked_transform(T_world_from_camera, (file, group, "T_world_from_camera"))
@@ -189,17 +201,33 @@ class CameraAppender:
             set_attrs(self._images, {"encoding": encoding})
             self._image_offsets = g.create_dataset("encoded_offsets", data=np.zeros(1, np.int64), maxshape=(None,),
                                                    chunks=(INDEX_CHUNK,), **opts)
+        self._boxes = None
+        if boxes_source is not None:
+            self._boxes = g.create_dataset("boxes", (0, 4), "f4", maxshape=(None, 4), chunks=(INDEX_CHUNK, 4), **opts)
+            set_attrs(self._boxes, {"source": boxes_source})
         self._last_t = -np.inf
 
     def __len__(self) -> int:
         return self._t.shape[0]
 
-    def append(self, images: np.ndarray | Sequence[np.ndarray | bytes], timestamps: np.ndarray) -> None:
-        """Append frames: (t, H, W, 3) uint8 RGB, or per-frame encoded bytes when encoded."""
+    def append(self, images: np.ndarray | Sequence[np.ndarray | bytes], timestamps: np.ndarray,
+               boxes: np.ndarray | None = None) -> None:
+        """Append frames.
+
+        Args:
+            images: (t, H, W, 3) uint8 RGB, or per-frame encoded bytes when encoded.
+            timestamps: (t,) seconds, after the last appended frame.
+            boxes: (t, 4) person boxes (x1, y1, x2, y2) px, NaN rows where no
+                person is seen; given exactly when the stream has boxes.
+        """
         n0, where = len(self), (self.file, "/camera")
         t = checked_timestamps(timestamps, where, self._last_t, n0)
         if len(images) != len(t):
             raise DataError(f"{len(images)} images for {len(t)} timestamps", file=self.file, group="/camera")
+        if (boxes is None) != (self._boxes is None):
+            raise DataError("boxes must be given exactly when the stream was begun with boxes_source",
+                            file=self.file, group="/camera", field="boxes", frame=n0)
+        box_rows = None if boxes is None else checked_boxes(boxes, len(t), (*where, "boxes"), n0)
         if self.encoding is None:
             _grow(self._images, checked_array(images, "uint8", (len(t), *self.shape), (*where, "frames")))
         else:
@@ -207,6 +235,8 @@ class CameraAppender:
             sizes = np.array([len(data) for data in encoded], np.int64)
             _grow(self._images, np.concatenate(encoded) if encoded else np.zeros(0, np.uint8))
             _grow(self._image_offsets, self._image_offsets[-1] + np.cumsum(sizes))
+        if box_rows is not None:
+            _grow(self._boxes, box_rows)
         _grow(self._t, t)
         if len(t):
             self._last_t = float(t[-1])

@@ -88,6 +88,22 @@ def intrinsics_problem(k: np.ndarray) -> str | None:
     return None
 
 
+def boxes_problem(boxes: np.ndarray) -> Problem | None:
+    """Person boxes must be all-NaN rows (no person) or finite with x2 > x1, y2 > y1.
+
+    Args:
+        boxes: (T, 4) (x1, y1, x2, y2) image pixels.
+    """
+    missing = np.isnan(boxes).all(axis=1)  # [T]
+    finite = np.isfinite(boxes).all(axis=1)
+    ordered = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # NaN compares False
+    bad = ~missing & ~(finite & ordered)
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))
+    return f"person box {boxes[i].tolist()} needs finite x1 < x2 and y1 < y2 (or all NaN: no person)", i
+
+
 def first_nonfinite_row(block: np.ndarray, allow_nan: bool = False) -> int | None:
     """Index of the first row (along axis 0) holding NaN/Inf, or None.
 

@@ -16,6 +16,7 @@ from wavecap.errors import DataError
 
 from ._h5 import as_float, as_int, as_str, as_str_list, get_attr, h5_guard, implausible_size
 from .session_checks import (
+    boxes_problem,
     first_nonfinite_row,
     image_magic_problem,
     intrinsics_problem,
@@ -128,7 +129,7 @@ def check_radar_truth(g: h5py.Group, found: Found, sizes: dict[str, int], where:
 
 
 def check_camera(g: h5py.Group, found: Found, sizes: dict[str, int], where: Where, level: str, _: int) -> None:
-    """Timestamps, intrinsics, extrinsic, size attributes; decodes all frames when full."""
+    """Timestamps, intrinsics, extrinsic, size attributes, person boxes; decodes all frames when full."""
     _check_timestamps(found, where)
     _check_rigid(found, "T_world_from_camera", where)
     if problem := intrinsics_problem(_read(found["intrinsics"], where)):
@@ -145,6 +146,9 @@ def check_camera(g: h5py.Group, found: Found, sizes: dict[str, int], where: Wher
         offsets = _read(found["encoded_offsets"], where)
         if problem := offsets_problem(offsets, sizes["L"], "encoded"):
             raise where.error(problem[0], "encoded_offsets", problem[1])
+    # Boxes are small per-frame data like timestamps (16 bytes a frame): checked cheaply.
+    if "boxes" in found and (problem := boxes_problem(_read(found["boxes"], where))):
+        raise where.error(problem[0], "boxes", problem[1])
     if level != "full":
         return
     images = found.get("frames", found.get("encoded"))

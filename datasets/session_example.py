@@ -38,7 +38,7 @@ def write_example_session(
     Args:
         path: target file.
         n_radar: radar frames (10 Hz, 0-7 points each, 4x6 range-azimuth heatmaps).
-        n_camera: camera frames (8x10 px at 3 Hz).
+        n_camera: camera frames (8x10 px at 3 Hz) with person boxes (none in frames 1, 5, ...).
         n_ground_truth: ground-truth and keypoint frames (5 Hz).
         encoding: camera storage: None (raw) or ``"png"``/``"jpeg"``.
         seed: random seed.
@@ -62,9 +62,12 @@ def write_example_session(
         true_position = rng.normal(size=(n_points, 3))
         true_position[::5] = np.nan  # ghosts have no true position
         w.write_radar_truth(kind=rng.integers(0, 3, n_points).astype(np.int8), true_position=true_position)
+        boxes = np.array([1.0, 0.5, 7.5, 6.0]) + 0.1 * np.arange(n_camera)[:, None]  # drifting right and down
+        boxes[1::4] = np.nan  # no person in these frames
         w.write_camera(
             rng.integers(0, 256, (n_camera, 8, 10, 3), dtype=np.uint8), 0.01 + np.arange(n_camera) / 3.0,
             intrinsics=k, T_world_from_camera=_pose(-0.2, (1, -3, 1.5)), fps=3.0, encoding=encoding,
+            boxes=boxes, boxes_source="annotation",
         )
         w.write_ground_truth(
             t_gt,

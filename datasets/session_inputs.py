@@ -12,7 +12,7 @@ import numpy as np
 
 from wavecap.errors import DataError
 
-from .session_checks import first_nonfinite_row, intrinsics_problem, rigid_problem, timestamps_problem
+from .session_checks import boxes_problem, first_nonfinite_row, intrinsics_problem, rigid_problem, timestamps_problem
 
 
 def checked_array(
@@ -72,6 +72,21 @@ def checked_intrinsics(value: object, where: tuple[str, str, str]) -> np.ndarray
     if problem := intrinsics_problem(k):
         raise DataError(problem, file=where[0], group=where[1], field=where[2])
     return k
+
+
+def checked_boxes(value: object, count: int, where: tuple[str, str, str], frame0: int = 0) -> np.ndarray:
+    """(count, 4) float32 person boxes (x1, y1, x2, y2) px; a NaN row means no person.
+
+    Args:
+        value: array-like boxes of ``count`` frames.
+        count: frames appended with them.
+        where: (file, group, field) named in errors.
+        frame0: index of row 0 in the stream, for error messages.
+    """
+    boxes = checked_array(value, "float32", (count, 4), where, finite=False)
+    if problem := boxes_problem(boxes):
+        raise DataError(problem[0], file=where[0], group=where[1], field=where[2], frame=frame0 + problem[1])
+    return boxes
 
 
 def checked_names(value: Sequence[str], count: int | None, where: tuple[str, str, str]) -> tuple[str, ...]:

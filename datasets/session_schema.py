@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 # Versions this code reads. A file with another version fails validation rather
-# than being read with guessed semantics. 1.1 added the optional /calibration group.
-SUPPORTED_VERSIONS = ("1.0", "1.1")
+# than being read with guessed semantics. 1.1 added the optional /calibration
+# group, 1.2 the optional /camera/boxes.
+SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 
 # Point columns every radar cloud starts with, so that ``points[:, :3]`` is the
 # position in the radar frame whatever else a radar reports.
@@ -187,6 +188,13 @@ CAMERA = GroupSpec(
         FieldSpec(
             "T_world_from_camera", "float64", ((4, 4),), True, "m",
             "rigid transform taking camera-frame points to world",
+        ),
+        FieldSpec(
+            "boxes", "float32", (("T", 4),), False, "px",
+            "person box (x1, y1, x2, y2) of each frame, image pixels (pixel centres at integer coordinates,"
+            " as for intrinsics); finite with x2 > x1 and y2 > y1, or a NaN row when no person is in the frame",
+            (AttrSpec("source", "str", True,
+                      doc="where the boxes come from, e.g. 'detector', 'annotation', 'simulator-silhouette'"),),
         ),
     ),
     (

@@ -20,6 +20,7 @@ import numpy as np
 from wavecap.errors import DataError
 
 from ._h5 import as_float, as_int, as_str, as_str_list, decode_attrs, get_attr, h5_guard, require
+from .session_checks import boxes_problem
 from .session_schema import GROUND_TRUTH
 
 # Radar points read per block when iterating frames: one h5py call per block
@@ -307,6 +308,30 @@ class CameraStream(Stream):
             if "frames" in self._g:
                 return None
         return self._attr("encoding", as_str, self._dataset("encoded"))
+
+    def boxes(self, start: int = 0, stop: int | None = None) -> np.ndarray | None:
+        """(t, 4) float32 person boxes (x1, y1, x2, y2) px of frames ``[start, stop)``, or None if not stored.
+
+        A row of NaN means no person in that frame; other rows are finite with
+        x2 > x1 and y2 > y1 (checked here too, for sessions opened unvalidated).
+        """
+        with self._guard("boxes"):
+            if "boxes" not in self._g:
+                return None
+        rows = self._slice(start, stop)
+        boxes = self._read("boxes", rows)
+        if problem := boxes_problem(boxes):
+            raise DataError(problem[0], file=self._file, group=self._name, field="boxes",
+                            frame=rows.start + problem[1])
+        return boxes
+
+    @property
+    def boxes_source(self) -> str | None:
+        """Where the person boxes come from (``"detector"``, ...), or None if not stored."""
+        with self._guard("boxes"):
+            if "boxes" not in self._g:
+                return None
+        return self._attr("source", as_str, self._dataset("boxes"))
 
     def frame(self, i: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB image of frame ``i``, row 0 at the top."""

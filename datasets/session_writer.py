@@ -225,19 +225,33 @@ class SessionWriter:
         T_world_from_camera: np.ndarray,  # noqa: N803
         fps: float,
         encoding: str | None = None,
+        boxes_source: str | None = None,
     ) -> None:
-        """Start the camera stream for ``append_camera_frame`` (see ``CameraAppender``)."""
+        """Start the camera stream for ``append_camera_frame`` (see ``CameraAppender``).
+
+        ``boxes_source`` (e.g. ``"detector"``) starts a ``boxes`` dataset too;
+        every frame then needs its person box.
+        """
         with self._new_group("/camera") as g:
             self._camera = CameraAppender(
                 g, self.path, width=width, height=height, intrinsics=intrinsics,
                 T_world_from_camera=T_world_from_camera, fps=fps, encoding=encoding, compression=self._compression,
+                boxes_source=boxes_source,
             )
 
-    def append_camera_frame(self, image: np.ndarray | bytes, t: float) -> None:
-        """Append one camera frame: (H, W, 3) uint8 RGB, or image-file bytes when encoded."""
+    def append_camera_frame(self, image: np.ndarray | bytes, t: float, box: np.ndarray | None = None) -> None:
+        """Append one camera frame.
+
+        Args:
+            image: (H, W, 3) uint8 RGB, or image-file bytes when encoded.
+            t: frame time (s), after the previous frame.
+            box: (4,) person box (x1, y1, x2, y2) px, all NaN when no person is
+                seen; required exactly when the stream was begun with ``boxes_source``.
+        """
         if self._camera is None:
             raise DataError("call begin_camera first", file=self.path, group="/camera")
-        self._camera.append(np.asarray(image)[None] if self._camera.encoding is None else [image], np.array([t]))
+        self._camera.append(np.asarray(image)[None] if self._camera.encoding is None else [image], np.array([t]),
+                            None if box is None else np.asarray(box)[None])
 
     def write_camera(
         self,
@@ -248,15 +262,29 @@ class SessionWriter:
         T_world_from_camera: np.ndarray,  # noqa: N803
         fps: float,
         encoding: str | None = None,
+        boxes: np.ndarray | None = None,
+        boxes_source: str | None = None,
     ) -> None:
-        """Write the whole camera stream: (T, H, W, 3) uint8 RGB frames, (T,) seconds."""
+        """Write the whole camera stream.
+
+        Args:
+            frames: (T, H, W, 3) uint8 RGB.
+            timestamps: (T,) seconds, strictly increasing.
+            intrinsics, T_world_from_camera, fps, encoding: see ``CameraAppender``.
+            boxes: optional (T, 4) person boxes (x1, y1, x2, y2) px, NaN rows
+                where no person is seen; needs ``boxes_source``.
+            boxes_source: where the boxes come from, e.g. ``"detector"`` or ``"annotation"``.
+        """
         frames = np.asarray(frames)
         if frames.ndim != 4:
             raise DataError(f"frames shape {frames.shape} is not (T, H, W, 3)",
                             file=self.path, group="/camera", field="frames")
+        if (boxes is None) != (boxes_source is None):
+            raise DataError("boxes and boxes_source go together", file=self.path, group="/camera", field="boxes")
         self.begin_camera(width=frames.shape[2], height=frames.shape[1], intrinsics=intrinsics,
-                          T_world_from_camera=T_world_from_camera, fps=fps, encoding=encoding)
-        self._camera.append(frames if encoding is None else list(frames), timestamps)
+                          T_world_from_camera=T_world_from_camera, fps=fps, encoding=encoding,
+                          boxes_source=boxes_source)
+        self._camera.append(frames if encoding is None else list(frames), timestamps, boxes)
 
     # -- ground truth and keypoints -----------------------------------------
 

@@ -18,8 +18,10 @@ restarted with the same arguments finishes with identical labels. HDF5 locks
 a file written in append mode against readers, so decoding workers exist only
 while a chunk is read, and the writer is opened only to store it.
 
-Person boxes (``boxes.source``): ``session`` reads ``/camera/boxes`` [T, 4];
-``fixed`` uses ``boxes.region`` (null: the whole image); ``track`` crops each
+Person boxes (``boxes.source``): ``session`` reads ``/camera/boxes`` [T, 4]
+(a NaN box means no person in the frame: it is cropped at the previous
+person box and its labels are flagged invalid, with ``boxes.first=session``
+too); ``fixed`` uses ``boxes.region`` (null: the whole image); ``track`` crops each
 batch around the previous frame's projected joints, starting from
 ``boxes.first`` (``fixed``, ``session`` or, for synthetic sessions only and
 recorded in the provenance, ``gt``: the projected ground truth), refined by
@@ -39,7 +41,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -51,7 +52,7 @@ from wavecap.body import BodyModel
 from wavecap.datasets import LabelWriter, open_session
 from wavecap.errors import DataError
 from wavecap.geometry import project_points, resample_linear
-from wavecap.teacher.boxes import box_from_joints, check_boxes, fixed_boxes
+from wavecap.teacher.boxes import box_from_joints, fixed_boxes
 from wavecap.teacher.crop import prepare_inputs
 from wavecap.teacher.label_frames import LABEL_FIELDS, LabelTrack, change_frame, resample_track, smooth_track
 from wavecap.teacher.network import HybrIKNet, uvd_to_camera
@@ -284,14 +285,35 @@ def run_complete(path: str, run: str) -> bool:
             return False
 
 
-def _session_boxes(path: str) -> torch.Tensor:
-    """``/camera/boxes`` [T, 4] of a session (person boxes stored with the recording)."""
-    with h5py.File(path, "r") as f:
-        if "boxes" not in f.get("camera", {}):
-            raise DataError("boxes.source=session but the session has no person boxes", file=path,
-                            group="/camera", field="boxes")
-        boxes = torch.as_tensor(np.asarray(f["camera/boxes"][()], dtype=np.float32))
-    return check_boxes(boxes, file=path, group="/camera", field="boxes")
+def _session_boxes(path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Person boxes stored with the recording (``/camera/boxes``), read through the session reader.
+
+    A frame without a person (a NaN row) takes the person box of the nearest
+    earlier frame that has one (of the first such frame at the start), so
+    that every frame can still be cropped; the caller flags its labels invalid.
+
+    Returns:
+        boxes [Tc, 4] float32 (x1, y1, x2, y2) image pixels, and person [Tc]
+        bool: whether the session saw a person in the frame.
+
+    Raises:
+        DataError: the session stores no boxes, or no frame has a person box.
+    """
+    with open_session(path) as s:
+        stored = None if s.camera is None else s.camera.boxes()
+    if stored is None:
+        raise DataError("boxes.source=session (or boxes.first=session) but the session stores no person boxes",
+                        file=path, group="/camera", field="boxes")
+    boxes = torch.as_tensor(stored)  # [Tc, 4]
+    person = ~torch.isnan(boxes).all(dim=1)  # [Tc]
+    if not bool(person.any()):
+        raise DataError("boxes.source=session (or boxes.first=session) but no frame of the session has a person box",
+                        file=path, group="/camera", field="boxes")
+    frames = torch.arange(len(boxes))
+    first = int(person.nonzero()[0, 0])
+    # Index of the latest frame with a person at or before each frame (the first one before it).
+    held = torch.cummax(torch.where(person, frames, first), dim=0).values  # [Tc]
+    return boxes[held], person
 
 
 def _gt_boxes(info: SessionInfo, margin: float) -> torch.Tensor:
@@ -319,8 +341,9 @@ class BoxSource:
             raise DataError(f"boxes.source must be session, fixed or track, got {self.mode!r}", field="boxes.source")
         first = self.mode if self.mode != "track" else str(cfg["first"])
         n = len(info.camera_times)
+        self.person = torch.ones(n, dtype=torch.bool)  # [Tc] frames a person is (believed) in
         if first == "session":
-            self.base = _session_boxes(info.path)
+            self.base, self.person = _session_boxes(info.path)
         elif first == "fixed":
             region = cfg.get("region") or (0.0, 0.0, float(info.width - 1), float(info.height - 1))
             self.base = fixed_boxes(region, n)
@@ -387,6 +410,16 @@ class BoxSource:
             return first_box.expand(len(indices), 4).clone()
         return self.base[indices]
 
+    def flag_absent(self, indices: torch.Tensor, track: LabelTrack) -> LabelTrack:
+        """``track`` of frames ``indices`` [B] with the frames the session saw no person in made invalid.
+
+        Invalid frames carry confidence 0 and are skipped by resampling and
+        smoothing, like frames the teacher itself could not label; a tracker
+        whose last frame is invalid starts again from the first-box source.
+        """
+        person = self.person[indices]  # [B]
+        return replace(track, valid=track.valid & person, confidence=track.confidence * person)
+
 
 def label_camera_stage(
     info: SessionInfo, run: str, teacher: RGBTeacher, cfg: Mapping[str, Any], metadata: Mapping[str, object],
@@ -413,7 +446,7 @@ def label_camera_stage(
             first, refine = boxes.start(int(indices[0]), previous)
             if refine:
                 first = boxes.refine(teacher, images[0], first, K)
-            track = teacher.predict(images, boxes.batch(indices, first), K)
+            track = boxes.flag_absent(indices, teacher.predict(images, boxes.batch(indices, first), K))
             parts.append(track)
             previous = track
             bar.update(len(indices))

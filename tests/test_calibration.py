@@ -22,7 +22,7 @@ import torch
 
 from wavecap.body import BodyModel, build_body_model
 from wavecap.body.skeleton import HYBRIK_JOINT_NAMES
-from wavecap.datasets import SessionWriter, open_session, validate_session
+from wavecap.datasets import SCHEMA_VERSION, SessionWriter, open_session, validate_session
 from wavecap.datasets.calibration import (
     CalibrationOptions,
     calibrate_from_motion,
@@ -151,7 +151,7 @@ def test_calibration_is_stored_atomically_without_touching_raw_streams(capture: 
             np.testing.assert_array_equal(f[name][()], before[name])
     assert validate_session(path, "full").ok
     with open_session(path) as s:
-        assert s.schema_version == "1.1"
+        assert s.schema_version == SCHEMA_VERSION
     with pytest.raises(DataError, match="already calibrated"):
         write_calibration(path, result, overwrite=False)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -14,11 +14,11 @@ from hydra import compose, initialize_config_dir
 
 from wavecap.body import build_body_model
 from wavecap.datasets import open_session, validate_session
-from wavecap.datasets.sim.camera import Camera, CameraConfig
+from wavecap.datasets.sim.camera import Camera, CameraConfig, silhouette_box
 from wavecap.datasets.sim.capture import RadarMount, SimulatorConfig, SyntheticCapture, write_session
 from wavecap.datasets.sim.clocks import ClockConfig, sensor_timestamps
 from wavecap.datasets.sim.scene import SceneConfig, build_scene
-from wavecap.geometry import project_points
+from wavecap.geometry import project_points, resample_linear
 
 REPO = Path(__file__).resolve().parents[1]
 SECONDS = 2.0
@@ -70,6 +70,16 @@ def test_background_composite_equals_full_render():
         assert (fast[1] == blocker).sum() > 500
     finally:
         pb.disconnect(cid)
+
+
+def test_silhouette_box_runs_along_pixel_edges():
+    segmentation = np.full((6, 8), -1, np.int32)
+    segmentation[2:4, 3] = 5
+    segmentation[3, 6] = 5
+    segmentation[0, 0] = 7  # another body
+    np.testing.assert_array_equal(silhouette_box(segmentation, 5), [2.5, 1.5, 6.5, 3.5])
+    np.testing.assert_array_equal(silhouette_box(segmentation, 7), [-0.5, -0.5, 0.5, 0.5])  # one pixel
+    assert np.isnan(silhouette_box(segmentation, 9)).all()  # not in view
 
 
 def test_radar_mount_pose():
@@ -142,6 +152,29 @@ def test_radar_points_inside_field_of_view_and_truth_aligned(sessions):
     assert np.mean(kind == 0) > 0.5  # mostly the person
 
 
+def test_person_boxes_contain_the_projected_joints(sessions):
+    with open_session(sessions[0]) as s:
+        cam, gt = s.camera, s.ground_truth
+        assert cam.boxes_source == "simulator-silhouette"
+        boxes = cam.boxes()  # [Tc, 4]
+        joints = resample_linear(torch.as_tensor(gt.timestamps.copy()), torch.as_tensor(gt.field("joints")).double(),
+                                 torch.as_tensor(cam.timestamps.copy()))  # [Tc, 29, 3] world
+        T_cw = torch.linalg.inv(torch.as_tensor(cam.T_world_from_camera))
+        uv, depth = project_points(joints @ T_cw[:3, :3].T + T_cw[:3, 3], torch.as_tensor(cam.intrinsics))
+        width, height = cam.width, cam.height
+    uv, depth = uv.numpy(), depth.numpy()  # [Tc, 29, 2], [Tc, 29]
+    in_view = (depth > 0) & (uv >= -0.5).all(-1) & (uv[..., 0] <= width - 0.5) & (uv[..., 1] <= height - 0.5)
+    assert in_view.mean() > 0.9 and not np.isnan(boxes).any()  # the subject stays in view
+    grow = 2.0  # px: joints are inside the body, a few sit on its silhouette's edge
+    inside = ((uv[..., 0] >= boxes[:, None, 0] - grow) & (uv[..., 0] <= boxes[:, None, 2] + grow)
+              & (uv[..., 1] >= boxes[:, None, 1] - grow) & (uv[..., 1] <= boxes[:, None, 3] + grow))
+    assert inside[in_view].mean() >= 0.95
+    # Tight: no side reaches beyond the joints' extent by more than a tenth of the person's height.
+    lo, hi = uv.min(axis=1), uv.max(axis=1)  # [Tc, 2]
+    slack = np.concatenate([lo - boxes[:, :2], boxes[:, 2:] - hi], axis=1)  # [Tc, 4] px
+    assert slack.max() < 0.1 * (hi[:, 1] - lo[:, 1]).min()
+
+
 def test_camera_frames_show_the_subject(sessions):
     with open_session(sessions[0]) as s:
         frames = [s.camera.frame(i) for i in (0, len(s.camera) // 2, len(s.camera) - 1)]
@@ -162,6 +195,7 @@ def test_capture_is_deterministic_for_a_seed(sessions):
         np.testing.assert_array_equal(a.camera.timestamps, b.camera.timestamps)
         for i in range(len(a.camera)):
             np.testing.assert_array_equal(a.camera.frame(i), b.camera.frame(i))
+        np.testing.assert_array_equal(a.camera.boxes(), b.camera.boxes())
         for name in a.ground_truth.names:
             np.testing.assert_array_equal(a.ground_truth.field(name), b.ground_truth.field(name))
 

@@ -117,6 +117,7 @@ def test_round_trip_every_group(tmp_path: Path) -> None:
         assert not s.radar.has_heatmaps
         cam = s.camera
         assert (cam.width, cam.height, cam.fps, cam.encoding) == (7, 6, 2.0, None)
+        assert cam.boxes() is None and cam.boxes_source is None
         np.testing.assert_array_equal(cam.intrinsics, k)
         for i in range(3):
             np.testing.assert_array_equal(cam.frame(i), frames[i])
@@ -189,6 +190,67 @@ def test_streaming_camera_and_encoded_frames(tmp_path: Path) -> None:
         assert s.camera.encoding == "png" and len(s.camera) == 3
         for i in range(3):
             np.testing.assert_array_equal(s.camera.frame(i), images[i])  # PNG is lossless
+
+
+def test_person_boxes_round_trip_bulk_and_streaming(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    frames = rng.integers(0, 256, (4, 6, 7, 3), dtype=np.uint8)
+    boxes = np.array([[0.5, 1.0, 6.5, 5.5], [np.nan] * 4, [-2.0, 0.25, 3.0, 9.0], [1.0, 1.0, 1.5, 1.25]])
+    t = [0.0, 0.1, 0.2, 0.3]
+    cam = {"intrinsics": np.diag([5.0, 5.0, 1.0]), "T_world_from_camera": np.eye(4), "fps": 10.0}
+    radar = {"columns": ("x", "y", "z"), "T_world_from_radar": np.eye(4)}
+    with SessionWriter(tmp_path / "bulk.h5", created_by="t") as w:
+        w.write_radar([np.zeros((0, 3))], [0.0], **radar)
+        w.write_camera(frames, t, boxes=boxes, boxes_source="detector", **cam)
+    with SessionWriter(tmp_path / "stream.h5", created_by="t") as w:
+        w.write_radar([np.zeros((0, 3))], [0.0], **radar)
+        w.begin_camera(width=7, height=6, boxes_source="detector", **cam)
+        for image, ti, box in zip(frames, t, boxes):
+            w.append_camera_frame(image, ti, box)
+    assert raw_digest(tmp_path / "bulk.h5") == raw_digest(tmp_path / "stream.h5")
+    with open_session(tmp_path / "bulk.h5", validate="full") as s:
+        assert s.camera.boxes_source == "detector"
+        stored = s.camera.boxes()
+        assert stored.dtype == np.float32 and stored.shape == (4, 4)
+        np.testing.assert_array_equal(stored, boxes.astype(np.float32))  # NaN row kept as NaN
+        np.testing.assert_array_equal(s.camera.boxes(2, 4), boxes[2:4].astype(np.float32))
+        np.testing.assert_array_equal(s.camera.boxes(-1), boxes[3:].astype(np.float32))
+
+
+def test_writer_refuses_bad_boxes(tmp_path: Path) -> None:
+    cam = {"width": 7, "height": 6, "intrinsics": np.diag([5.0, 5.0, 1.0]), "T_world_from_camera": np.eye(4),
+           "fps": 10.0}
+    image = np.zeros((6, 7, 3), np.uint8)
+    with SessionWriter(tmp_path / "w.h5", created_by="t") as w:
+        w.write_radar([np.zeros((0, 3))], [0.0], columns=("x", "y", "z"), T_world_from_radar=np.eye(4))
+        w.begin_camera(boxes_source="annotation", **cam)
+        w.append_camera_frame(image, 0.0, [1.0, 1.0, 4.0, 5.0])
+        with pytest.raises(DataError, match=r"person box.*x1 < x2.*group=/camera, field=boxes, frame=1\]"):
+            w.append_camera_frame(image, 0.1, [4.0, 1.0, 1.0, 5.0])
+        with pytest.raises(DataError, match=r"person box.*field=boxes, frame=1\]"):
+            w.append_camera_frame(image, 0.1, [1.0, np.nan, 4.0, 5.0])  # NaN only as a whole row
+        with pytest.raises(DataError, match=r"boxes must be given.*field=boxes, frame=1\]"):
+            w.append_camera_frame(image, 0.1)
+        w.append_camera_frame(image, 0.1, np.full(4, np.nan))  # the refused tries left nothing
+    with open_session(tmp_path / "w.h5") as s:
+        assert len(s.camera) == 2 and np.isnan(s.camera.boxes()[1]).all()
+    with SessionWriter(tmp_path / "x.h5", created_by="t") as w:
+        w.write_radar([np.zeros((0, 3))], [0.0], columns=("x", "y", "z"), T_world_from_radar=np.eye(4))
+        with pytest.raises(DataError, match="boxes and boxes_source go together"):
+            w.write_camera(image[None], [0.0], boxes=np.ones((1, 4)), **{k: v for k, v in cam.items()
+                                                                        if k not in ("width", "height")})
+        w.begin_camera(**cam)
+        with pytest.raises(DataError, match=r"boxes must be given exactly.*frame=0\]"):
+            w.append_camera_frame(image, 0.0, [1.0, 1.0, 4.0, 5.0])
+
+
+def test_version_1_1_sessions_still_read(session: Path) -> None:
+    """A file written before person boxes existed: no boxes, version 1.1."""
+    corrupt(session, lambda f: (f.__delitem__("camera/boxes"), f.attrs.__setitem__("wavecap_schema", fixed("1.1"))))
+    assert validate_session(session, level="full").ok
+    with open_session(session) as s:
+        assert s.schema_version == "1.1" and s.camera.boxes() is None and s.camera.boxes_source is None
+        assert s.camera.frame(0).shape == (8, 10, 3)
 
 
 def test_example_session_with_jpeg_and_heatmaps(tmp_path: Path) -> None:
@@ -317,6 +379,14 @@ CHEAP_CASES = {
     "variable-length string": (lambda f: f.attrs.__setitem__("description", "h5py's default str"),
                                r"variable-length type.*group=/, field=description"),
     "not a group": (lambda f: f.create_dataset("keypoints/bogus", data=[1]), r"is not a group.*/keypoints/bogus"),
+    "box inverted": (set_value("camera/boxes", (2, 2), 0.0),
+                     r"person box \[.*needs finite x1 < x2.*group=/camera, field=boxes, frame=2\]"),
+    "box partly NaN": (set_value("camera/boxes", (3, 1), np.nan), r"person box.*field=boxes, frame=3\]"),
+    "box Inf": (set_value("camera/boxes", (4, 0), -np.inf), r"person box.*field=boxes, frame=4\]"),
+    "boxes length": (lambda f: replace(f, "camera/boxes", f["camera/boxes"][:-1]),
+                     r"shape \(5, 4\) does not match \[\('T', 4\)\] \(T=6,.*group=/camera, field=boxes"),
+    "boxes source": (lambda f: f["camera/boxes"].attrs.__delitem__("source"),
+                     r"missing required attribute 'source'.*group=/camera, field=boxes"),
 }
 
 
@@ -360,6 +430,14 @@ def test_point_nan_reports_its_frame(session: Path) -> None:
         validate_session(session).raise_first()
     with open_session(session) as s, pytest.raises(DataError, match=rf"field=points, frame={frame}\]"):
         s.radar.frame(frame)  # lazily read frames are checked too
+
+
+def test_bad_box_read_unvalidated_reports_its_frame(session: Path) -> None:
+    corrupt(session, set_value("camera/boxes", (2, 3), 0.0))
+    with open_session(session, validate=False) as s:
+        assert np.isfinite(s.camera.boxes(0, 1)).all()  # frames before the bad one still read
+        with pytest.raises(DataError, match=r"person box.*group=/camera, field=boxes, frame=2\]"):
+            s.camera.boxes(1, 4)
 
 
 def test_report_lists_every_problem(session: Path) -> None:

@@ -125,7 +125,8 @@ def _read_everything(path: Path, validate: bool | str) -> None:
             axes = radar.heatmap_axes
             _ = (radar.heatmap(len(radar) - 1), [radar.heatmap_bins(a) for a in axes])
         if (cam := s.camera) is not None:
-            _ = (cam.width, cam.height, cam.fps, cam.intrinsics, cam.T_world_from_camera, cam.encoding)
+            _ = (cam.width, cam.height, cam.fps, cam.intrinsics, cam.T_world_from_camera, cam.encoding,
+                 cam.boxes(), cam.boxes_source)
             list(cam.frames())
         if (gt := s.ground_truth) is not None:
             names = gt.names

@@ -21,10 +21,11 @@ from wavecap.body import build_body_model
 from wavecap.body.skeleton import HYBRIK_JOINT_NAMES
 from wavecap.datasets import SessionWriter, open_session
 from wavecap.datasets.sim.capture import SimulatorConfig, SyntheticCapture, write_session
+from wavecap.errors import DataError
 from wavecap.geometry import axis_angle_to_matrix, resample_linear, resample_rotations
 from wavecap.teacher.evaluation import label_config
 from wavecap.teacher.label_frames import LABEL_FIELDS, LabelTrack, resample_track, smooth_track
-from wavecap.teacher.labeling import label_sessions
+from wavecap.teacher.labeling import BoxSource, _session_boxes, label_sessions, read_session_info
 
 REPO = Path(__file__).resolve().parent.parent
 # Small and quick: 2 s, 15 fps camera of 96 x 72 px, 20 Hz radar.
@@ -145,6 +146,38 @@ def test_resume_after_sigkill_gives_identical_labels(labelled, session, tmp_path
         again, once = read_run(path, run), read_run(labelled, run)
         for name in LABEL_FIELDS:
             np.testing.assert_array_equal(again[name], once[name], err_msg=f"{run}/{name}")
+
+
+def test_session_boxes_without_a_person_give_invalid_labels(session, tmp_path, body):
+    path = tmp_path / "boxes.h5"
+    shutil.copy(session, path)
+    with h5py.File(path, "a") as f:  # the simulator's silhouette boxes, with the person gone in some frames
+        boxes = f["camera/boxes"][()]
+        absent = np.zeros(len(boxes), bool)
+        absent[[0, 1, 9, 10, 11]] = True
+        boxes[absent] = np.nan
+        f["camera/boxes"][...] = boxes
+    held, person = _session_boxes(str(path))
+    np.testing.assert_array_equal(person.numpy(), ~absent)
+    np.testing.assert_array_equal(held[[0, 1, 2]].numpy(), boxes[[2, 2, 2]])  # start: the first person box
+    np.testing.assert_array_equal(held[[9, 10, 11, 12]].numpy(), boxes[[8, 8, 8, 12]])  # then the previous one
+    # Frames without a person turn invalid in a track the teacher found valid throughout.
+    cfg = label_config({**LABEL, "session": str(path), "boxes.source": "session"})
+    frames = torch.arange(8, 13)
+    flagged = BoxSource(read_session_info(str(path)), cfg.boxes).flag_absent(
+        frames, _track(len(frames), torch.eye(3, dtype=torch.float64).expand(len(frames), 24, 3, 3)))
+    np.testing.assert_array_equal(flagged.valid.numpy(), ~absent[8:13])
+    np.testing.assert_array_equal(flagged.confidence.numpy(), (~absent[8:13]).astype(np.float64))
+    label_sessions(cfg, body)
+    cam = read_run(path, "t_camera")
+    assert not cam["valid"][absent].any() and (cam["confidence"][absent] == 0).all()
+    assert np.isfinite(cam["joints29"]).all()  # every frame was still cropped and labelled
+    with open_session(path) as s:
+        assert s.labels("t").metadata["box_source"] == "session/fixed" and s.labels("t").complete
+    with h5py.File(path, "a") as f:
+        del f["camera/boxes"]
+    with pytest.raises(DataError, match=r"stores no person boxes.*group=/camera, field=boxes"):
+        label_sessions(label_config({**LABEL, "session": str(path), "boxes.source": "session", "run": "u"}), body)
 
 
 def test_keypoint_source_reproduces_ground_truth(session, tmp_path, body):

@@ -152,6 +152,27 @@ def gl_projection_matrix(K: np.ndarray, width: int, height: int, near: float, fa
     return P.T.ravel().tolist()
 
 
+def silhouette_box(segmentation: np.ndarray, uid: int) -> np.ndarray:
+    """Tight box around the pixels of one body in a segmentation image.
+
+    The box runs along the outer pixel edges (OpenCV pixel centres are at
+    integer coordinates, so pixel i spans [i - 0.5, i + 0.5]): a body seen
+    in a single pixel still gets x2 > x1.
+
+    Args:
+        segmentation: [H, W] int32 PyBullet body id per pixel.
+        uid: the body's unique id.
+
+    Returns:
+        [4] float32 (x1, y1, x2, y2) image pixels; all NaN when no pixel shows the body.
+    """
+    mask = segmentation == uid  # [H, W]
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if cols.size == 0:
+        return np.full(4, np.nan, dtype=np.float32)
+    return np.array([cols[0] - 0.5, rows[0] - 0.5, cols[-1] + 0.5, rows[-1] + 0.5], dtype=np.float32)
+
+
 class Camera:
     """Renders a PyBullet scene through a :class:`CameraConfig`.
 

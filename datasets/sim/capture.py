@@ -33,7 +33,7 @@ from wavecap.errors import DataError
 from wavecap.geometry import matrix_to_quaternion, resample_linear, resample_rotations
 from wavecap.physics.humanoid import Humanoid, HumanoidConfig
 
-from .camera import Camera, CameraConfig
+from .camera import Camera, CameraConfig, silhouette_box
 from .clocks import ClockConfig, sensor_timestamps
 from .radar import KIND_CLUTTER, RADAR_COLUMNS, RadarConfig, RadarFrame, RadarSimulator
 from .scene import SceneConfig, build_scene
@@ -152,12 +152,15 @@ class CameraShot:
         t: capture time on the session clock (s).
         rgb: [H, W, 3] uint8 image.
         segmentation: [H, W] int32 PyBullet body id per pixel (-1 = none).
+        box: [4] float32 person box (x1, y1, x2, y2) px around the subject's
+            visible pixels; all NaN when the subject is not in view.
     """
 
     index: int
     t: float
     rgb: np.ndarray
     segmentation: np.ndarray
+    box: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -329,7 +332,8 @@ class SyntheticCapture:
             if sensor == 0:
                 self.humanoid.set_pose_quaternions(cam_q[i], cam_transl[i])
                 rgb, segmentation = self.camera.render()
-                yield CameraShot(i, float(t), rgb, segmentation)
+                box = silhouette_box(segmentation, self.humanoid.body_uid)
+                yield CameraShot(i, float(t), rgb, segmentation, box)
             else:
                 self.humanoid.set_pose_quaternions(radar_q[i], radar_transl[i])
                 frame = self.radar.capture(float(t), self._radar_links(now[i]), self._radar_links(prev[i]), dt, people)
@@ -364,11 +368,12 @@ def write_session(
 ) -> None:
     """Run a capture and write it as a session file.
 
-    Camera frames and radar frames are appended as they are produced; the
-    ground truth, and the per-point radar truth in ``/radar_truth`` (rows
-    aligned with ``/radar/points``: kind, SMPL joint, true position in the
-    radar frame, true radial velocity), are written at the end. The file appears
-    at ``path`` only once it is complete and valid.
+    Camera frames (with the subject's silhouette box in ``/camera/boxes``,
+    source ``"simulator-silhouette"``) and radar frames are appended as they
+    are produced; the ground truth, and the per-point radar truth in
+    ``/radar_truth`` (rows aligned with ``/radar/points``: kind, SMPL joint,
+    true position in the radar frame, true radial velocity), are written at
+    the end. The file appears at ``path`` only once it is complete and valid.
 
     Args:
         capture: the capture to run (its shots are consumed).
@@ -389,12 +394,13 @@ def write_session(
         subject_info={"simulated": True, "seed": int(cfg.seed), "motions": ",".join(cfg.motions)},
     ) as writer:
         writer.begin_camera(width=cfg.camera.width, height=cfg.camera.height, intrinsics=capture.camera.K,
-                            T_world_from_camera=capture.camera.T_world_from_camera, fps=float(cfg.camera.fps))
+                            T_world_from_camera=capture.camera.T_world_from_camera, fps=float(cfg.camera.fps),
+                            boxes_source="simulator-silhouette")
         writer.begin_radar(columns=RADAR_COLUMNS, T_world_from_radar=capture.T_world_from_radar,
                            config=capture.radar_session_config())
         for shot in tqdm(capture.shots(), total=total, desc="simulate", unit="frame", disable=not progress):
             if isinstance(shot, CameraShot):
-                writer.append_camera_frame(shot.rgb, shot.t)
+                writer.append_camera_frame(shot.rgb, shot.t, shot.box)
             else:
                 writer.append_radar_frame(shot.frame.points, shot.t)
                 truth["kind"].append(shot.frame.kind)
