@@ -12,7 +12,7 @@ from torch import nn
 
 from wavecap.student.encoders import RadarFrames, build_encoder
 from wavecap.student.heads import ContactHead, KeypointHead, SMPLHead, UncertaintyHead, pool_frames
-from wavecap.student.temporal import TemporalModel
+from wavecap.student.temporal import DEFAULT_CHUNK_FRAMES, TemporalModel
 
 
 @dataclass
@@ -67,7 +67,7 @@ class RadarStudent(nn.Module):
 
     def __init__(self, encoder: nn.Module, temporal: TemporalModel, dim: int,
                  keypoint_heads: Mapping[str, int] | None = None, num_betas: int = 10,
-                 encode_chunk_frames: int = 128, chunk_frames: int | None = 512) -> None:
+                 encode_chunk_frames: int = 128, chunk_frames: int | None = DEFAULT_CHUNK_FRAMES) -> None:
         super().__init__()
         self.encoder = encoder
         self.input_projection = nn.Linear(encoder.out_dim, dim)
@@ -152,7 +152,7 @@ def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarSt
         if seed is not None:
             torch.manual_seed(int(seed))
         encoder = build_encoder(cfg["encoder"])
-        chunk = cfg.get("chunk_frames", 512)
+        chunk = cfg.get("chunk_frames", DEFAULT_CHUNK_FRAMES)
         chunk = None if chunk is None else int(chunk)
         temporal = TemporalModel(int(cfg["dim"]), **temporal_cfg, chunk_frames=chunk,
                                  seed=None if seed is None else int(seed) + 1)
