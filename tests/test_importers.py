@@ -216,6 +216,32 @@ def test_numpy_and_pandas_parsers_agree(tmp_path: Path) -> None:
             np.testing.assert_array_equal(a.radar.frame(i), b.radar.frame(i))
 
 
+@pytest.mark.parametrize("parser", ["numpy", "pandas"])
+def test_large_files_are_parsed_from_disk_like_small_ones(tmp_path: Path, parser: str) -> None:
+    """Files past the 64 KiB head go to the C parser straight from disk: same values, same line numbers."""
+    if parser == "pandas":
+        pytest.importorskip("pandas", reason="pandas (the fast-csv extra) is not installed")
+    from wavecap.datasets.importers.csv_table import HEAD_BYTES, read_csv_table
+
+    lines, _ = ti_rows(np.random.default_rng(8), n_frames=1500, skip=(), marker=-1, nan_frame=-1)
+    expected = np.array([[float(x) for x in line.split(",")] for line in lines])
+    path = write_ti(tmp_path / "big.csv", lines)
+    assert path.stat().st_size > 2 * HEAD_BYTES
+    table = read_csv_table(path, parser=parser)
+    assert table.header == tuple(TI_HEADER.split(",")) and table.known_lines is None  # the fast path
+    np.testing.assert_array_equal(table.values, expected)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))  # BOM and CRLF
+    np.testing.assert_array_equal(read_csv_table(bom, parser=parser).values, expected)
+    headerless = write_ti(tmp_path / "plain.csv", lines, None)
+    table = read_csv_table(headerless, parser=parser)
+    assert table.header is None and table.line_of(4000) == 4001
+    np.testing.assert_array_equal(table.values, expected)
+    bad = lines[:4000] + [lines[4000].replace(",", ",x7", 1)] + lines[4001:]  # deep past the head
+    with pytest.raises(DataError, match=r"line 4002: 'x7.*' is not a number"):
+        read_csv_table(write_ti(tmp_path / "bad.csv", bad), parser=parser)
+
+
 # -- keypoint CSV ---------------------------------------------------------------------------------
 
 

@@ -1,8 +1,10 @@
 """Fast, strict reading of numeric CSV files.
 
-A file is read once into memory and parsed by a C parser: pandas' when it is
-installed (about 3x faster than NumPy's, measured in the ``importers``
-benchmark), else ``np.loadtxt``. Both are run strictly (no NA guessing), so
+Data lines are parsed by a C parser: pandas' when it is installed (about 3x
+faster than NumPy's, measured in the ``importers`` benchmark), else
+``np.loadtxt``. A large UTF-8 file is parsed straight from disk (its first
+64 KiB give the header), so the whole text is never held in memory; smaller
+or UTF-16 files, and any file the fast path rejects, are read whole. Both are run strictly (no NA guessing), so
 any irregular input makes them fail; only then is the file re-read line by line
 in Python, which either accepts what a strict parser would not (empty fields
 and ``nan`` as NaN) or raises a ``DataError`` naming the line and column. The
@@ -16,14 +18,18 @@ import codecs
 import csv
 import io
 import os
+import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
 from wavecap.errors import DataError
 
-# What the strict parsers raise on irregular input (pandas' ParserError is a ValueError).
+# What the strict parsers raise on irregular input (pandas' ParserError and EmptyDataError are ValueErrors).
 _PARSE_ERRORS = (ValueError, TypeError, IndexError, OverflowError)
+# Bytes read to find the header; larger files go to the C parser straight from disk.
+HEAD_BYTES = 1 << 16
 
 
 @dataclass
@@ -93,23 +99,54 @@ def read_csv_table(path: str | os.PathLike[str], delimiter: str = ",", parser: s
     path = os.fspath(path)
     try:
         with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+            layout = _layout(head, path, delimiter) if len(head) == HEAD_BYTES else None
+            if layout is not None:
+                # A large UTF-8 file: the C parser reads it from disk, with no copy of the whole text in memory.
+                header, n_columns, offset, data_line = layout
+                f.seek(offset + (len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0))
+                values = _fast_parse(f, n_columns, delimiter, parser)
+                if values is not None:
+                    return CsvTable(path, header, values, offset, data_line)
+            f.seek(0)
             raw = f.read()
     except OSError as exc:
         raise DataError(f"cannot read ({exc.strerror or exc})", file=path) from exc
     raw = _as_utf8(raw, path)
-    start, end, line, first = _first_line(raw)
-    if first is None:
+    if _first_line(raw)[3] is None:
         raise DataError("empty file: no header and no data", file=path)
-    fields = _split(first, delimiter)
-    is_header = not all(_is_number(f) for f in fields)
-    header = tuple(fields) if is_header else None
-    offset, data_line = (end, line + 1) if is_header else (start, line)
+    header, n_columns, offset, data_line = _header(raw, delimiter)
     body = raw[offset:]
-    values = _fast_parse(body, len(fields), delimiter, parser)
+    if not body or body.isspace():
+        values = np.zeros((0, n_columns))
+    else:
+        values = _fast_parse(io.BytesIO(body), n_columns, delimiter, parser)
     lines = None
     if values is None:
-        values, lines = _slow_parse(body, len(fields), delimiter, data_line, path, header)
+        values, lines = _slow_parse(body, n_columns, delimiter, data_line, path, header)
     return CsvTable(path, header, values, offset, data_line, lines)
+
+
+def _header(text: bytes, delimiter: str) -> tuple[tuple[str, ...] | None, int, int, int]:
+    """(header or None, column count, byte offset of the data, 1-based line of the data) of UTF-8 text
+    whose first non-blank line is complete."""
+    start, end, line, first = _first_line(text)
+    fields = _split(first, delimiter)
+    if all(_is_number(f) for f in fields):
+        return None, len(fields), start, line
+    return tuple(fields), len(fields), end, line + 1
+
+
+def _layout(head: bytes, path: str, delimiter: str) -> tuple[tuple[str, ...] | None, int, int, int] | None:
+    """:func:`_header` of a file from its first bytes, or None when they cannot tell (UTF-16, no
+    complete first line)."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    text = _as_utf8(head, path)
+    start, end, _, first = _first_line(text)
+    if first is None or text.find(b"\n", start) < 0:
+        return None
+    return _header(text, delimiter)
 
 
 def _as_utf8(raw: bytes, path: str) -> bytes:
@@ -150,25 +187,26 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _fast_parse(body: bytes, n_columns: int, delimiter: str, parser: str) -> np.ndarray | None:
-    """[R, C] float64 from a strict C parser, or None if the body is irregular in any way."""
-    if not body or body.isspace():
-        return np.zeros((0, n_columns))
+def _fast_parse(stream: BinaryIO, n_columns: int, delimiter: str, parser: str) -> np.ndarray | None:
+    """[R, C] float64 from a strict C parser reading ``stream`` (the data lines), or None if they are
+    irregular in any way."""
     use_pandas = parser == "pandas" or (parser == "auto" and have_pandas())
     try:
         if use_pandas:
             import pandas as pd
 
-            frame = pd.read_csv(io.BytesIO(body), sep=delimiter, header=None, names=list(range(n_columns)),
-                                index_col=False, dtype=np.float64, engine="c", na_filter=False,
-                                skip_blank_lines=True, quoting=csv.QUOTE_NONE)
+            frame = pd.read_csv(stream, sep=delimiter, header=None, names=list(range(n_columns)), index_col=False,
+                                dtype=np.float64, engine="c", na_filter=False, skip_blank_lines=True,
+                                quoting=csv.QUOTE_NONE)
             values = frame.to_numpy(dtype=np.float64)
         else:
-            values = np.loadtxt(io.BytesIO(body), delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None,
-                                encoding=None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": the caller decides
+                values = np.loadtxt(stream, delimiter=delimiter, dtype=np.float64, ndmin=2, comments=None,
+                                    encoding=None)
     except _PARSE_ERRORS:
         return None
-    if values.ndim != 2 or values.shape[1] != n_columns:
+    if values.ndim != 2 or values.shape[1] != n_columns or len(values) == 0:
         return None
     return values
 

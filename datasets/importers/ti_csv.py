@@ -162,19 +162,28 @@ def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions,
         markers = int(marker.sum())
         keep &= ~marker
     point_keys = [k for k in POINT_KEYS if k in cols]
-    points64 = values[:, [cols[k] for k in point_keys]]
+    index = [cols[k] for k in point_keys]
+    points = np.empty((len(values), len(index)), np.float32)  # [R, C]: what is stored
     with np.errstate(over="ignore"):
-        finite = np.isfinite(points64.astype(np.float32)).all(axis=1)  # float32: what is stored
+        for j, c in enumerate(index):  # column by column: no float64 copy of the whole point table
+            points[:, j] = values[:, c]
+    finite = np.isfinite(points).all(axis=1)  # float32: values it cannot hold are dropped too
     dropped = int((keep & ~finite).sum())
     keep &= finite
+    every = bool(keep.all())
+    xyz = values[:, index[:3]] if every else values[:, index[:3]][keep]  # [N, 3] float64, the file's unit
 
-    unit, why = radar_units(points64[keep, :3], options.units, path)
+    unit, why = radar_units(xyz, options.units, path)
     scale = LENGTH_SCALE[unit]
     if scale != 1.0:
-        points64 = points64 * np.array([scale if k in LENGTH_KEYS else 1.0 for k in point_keys])
+        factors = np.array([scale if k in LENGTH_KEYS else 1.0 for k in point_keys])
+        points = (values[:, index] * factors).astype(np.float32)  # scaled in float64, then stored
+        xyz = xyz * scale
         report.warn(f"radar positions converted from {unit} to m ({why})")
     report.assume("radar.units", f"{unit} for {', '.join(k for k in point_keys if k in LENGTH_KEYS)}; {why}; "
                                  "doppler taken as m/s")
+    if not every:
+        points = points[keep]
 
     first, last = int(frames[0]), int(frames[-1])
     all_frames = np.arange(first, last + 1, dtype=np.int64)
@@ -212,10 +221,9 @@ def read_ti_csv(path: str | os.PathLike[str], options: RadarOptions,
         "rows": len(values), "rows_dropped_nonfinite": dropped, "empty_frame_marker_rows": markers,
         "frame_numbers": f"{first}..{last}", "frames_without_rows": int((~present).sum()),
         "units_assumed": unit, "ignored_columns": _ignored(table, cols),
-        "max_range_m": round(float(np.sqrt(np.einsum("ij,ij->i", *[points64[keep, :3]] * 2).max())), 3)
-        if keep.any() else 0.0,
+        "max_range_m": round(float(np.sqrt(np.einsum("ij,ij->i", xyz, xyz).max())), 3) if len(xyz) else 0.0,
     }
-    radar = RadarData(points64[keep].astype(np.float32), offsets, times.t, columns, config, extrinsic, figures,
+    radar = RadarData(points, offsets, times.t, columns, config, extrinsic, figures,
                       "file" if times.source == "file" else f"synthesised at {options.frame_rate_hz:g} Hz")
     return radar, all_frames
 
