@@ -162,6 +162,6 @@ def test_own_checkpoint_round_trip(tmp_path):
     torch.manual_seed(1)
     target = build_teacher(cfg).eval()
     load_checkpoint(target, path)
-    x = torch.randn(1, 3, 128, 128)
+    x = torch.randn(1, 3, source.input_size, source.input_size)
     with torch.inference_mode():
         torch.testing.assert_close(target(x).xyz29, source(x).xyz29, rtol=0, atol=0)

@@ -73,7 +73,7 @@ def test_official_r34_forward_batch1():
 
 def test_compact_forward_shapes_and_ranges(compact):
     with torch.inference_mode():
-        out = compact(torch.randn(2, 3, 128, 128))
+        out = compact(torch.randn(2, 3, compact.input_size, compact.input_size))
     shapes = {
         "uvd": (2, 29, 3), "xyz29": (2, 29, 3), "phi": (2, 23, 2), "phi_raw": (2, 23, 2), "betas": (2, 10),
         "cam": (2, 3), "cam_root": (2, 3), "sigma": (2, 29), "scores": (2, 29), "maxvals": (2, 29),
@@ -89,19 +89,19 @@ def test_compact_forward_shapes_and_ranges(compact):
 
 
 def test_compact_rejects_wrong_input_size(compact):
-    with pytest.raises(ValueError, match="128"):
+    with pytest.raises(ValueError, match=str(compact.input_size)):
         compact(torch.randn(1, 3, 256, 256))
 
 
 def test_eval_is_deterministic_and_training_reaches_every_parameter(compact):
-    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(2, 3, compact.input_size, compact.input_size, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         a, b = compact(x), compact(x)
     torch.testing.assert_close(a.xyz29, b.xyz29, rtol=0, atol=0)
     small = _config("compact")
     small.network.input_size, small.network.focal_length = 64, 250.0  # cheaper backward
     net = build_teacher(small).train()
-    out = net(x[:, :, ::2, ::2])
+    out = net(torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3)))
     loss = sum(t.float().square().mean() for t in (out.uvd, out.phi_raw, out.betas, out.cam, out.sigma))
     loss.backward()
     dead = [name for name, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
@@ -198,7 +198,7 @@ def test_fused_inference_copy_matches_the_network():
     fused = fuse_for_inference(net)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # original untouched
-    x = torch.randn(2, 3, 128, 128, generator=g)
+    x = torch.randn(2, 3, net.input_size, net.input_size, generator=g)
     with torch.inference_mode():
         a, b = net(x), fused(x)
     assert a.uvd.std() > 1e-3  # the comparison is not between constants
@@ -209,7 +209,7 @@ def test_fused_inference_copy_matches_the_network():
 def test_chunked_volume_decoding_equals_whole_batch(compact):
     g = torch.Generator().manual_seed(7)
     torch.nn.init.normal_(compact.final_layer.weight, std=0.05, generator=g)
-    x = torch.randn(3, 3, 128, 128, generator=g)
+    x = torch.randn(3, 3, compact.input_size, compact.input_size, generator=g)
     results = {}
     for step in (4, 29, 5):
         compact.joints_per_chunk = step
