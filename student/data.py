@@ -2,8 +2,9 @@
 
 * :func:`load_session` reads one session into memory: the radar points padded
   per frame (:func:`~wavecap.student.encoders.pad_points`), the labels on the
-  radar frames (a teacher run via :func:`~wavecap.student.labels.read_label_run`,
-  or the ground truth when asked), foot contacts derived from the labels'
+  radar frames and in the radar's coordinate frame (a teacher run via
+  :func:`~wavecap.student.labels.read_label_run`, or the ground truth when
+  asked), foot contacts derived from the labels'
   foot height and speed (:func:`~wavecap.student.targets.label_contacts`);
   or, for keypoint-only datasets, a keypoint stream on the radar frames
   (:func:`~wavecap.student.keypoints.read_keypoint_labels`), which trains the
@@ -152,6 +153,9 @@ def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_p
     if labels is None:
         return SessionData(path, points, mask, timestamps, None, None, None, T, fps, tuple(columns), keypoints)
     world = transform_labels(labels, T, "world", body_model) if labels.frame == "radar" else labels
+    # The student learns in the radar frame whatever frame the labels were stored in: its translation is an
+    # offset from the radar points' anchor, and rotation augmentation needs points and labels in one frame.
+    labels = transform_labels(labels, np.linalg.inv(T), "radar", body_model)
     contacts = np.zeros((len(timestamps), 4), np.float32)
     ok = labels.valid
     if ok.sum() >= 2:

@@ -8,7 +8,11 @@ frame, and reads its input from a :class:`RadarFrames` batch:
   [B, T, N]`` (:func:`pad_points` builds it from a session's ragged
   ``points [P, C]`` + ``offsets [T+1]``). PointNet-style: a shared per-point
   ReLU MLP, masked max and mean pooling, and the log point count; a frame with no
-  points gets a learned "empty" embedding.
+  points gets a learned "empty" embedding. Each point also carries its
+  position relative to the body's **anchor** (:func:`point_anchor`, a causal
+  windowed centroid of the recent points), so the pose features see the
+  body's shape whatever its place in the room, and the student predicts its
+  translation and keypoints as offsets from that anchor.
 * :class:`HeatmapEncoder`: dense maps ``[B, T, (D,) R, A (, E)]`` through a
   small strided conv net.
 * :class:`FeatureEncoder`: precomputed vectors ``[B, T, F]``.
@@ -23,6 +27,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from wavecap.errors import DataError
@@ -106,6 +111,40 @@ def pad_points(
     return torch.where(mask[..., None], points[index], 0.0), mask  # [T, N, C]
 
 
+def point_anchor(points: torch.Tensor, point_mask: torch.Tensor, frames: int, default: torch.Tensor
+                 ) -> torch.Tensor:
+    """Where the body is: a causal, windowed centroid of the radar points.
+
+    Frame t's anchor is the mean position of every point of frames
+    ``t - frames + 1 .. t`` (several frames: one sparse frame's centroid
+    jumps with each ghost or missed limb). When that window holds no point
+    (the radar lost the person, or static-clutter removal hid someone
+    standing still), it is the mean of every point seen so far, and before
+    the first point ``default``. Causal, so the streaming student computes
+    the same anchor one frame at a time.
+
+    Args:
+        points: [B, T, N, C] with x, y, z in the first three columns (m).
+        point_mask: [B, T, N] bool.
+        frames: window length, frames (>= 1).
+        default: [3] anchor before any point was seen (m).
+
+    Returns:
+        [B, T, 3] anchors, metres, the points' frame.
+    """
+    sums = torch.where(point_mask[..., None], points[..., :3], 0.0).sum(2)  # [B, T, 3]; padding may hold NaN
+    counts = point_mask.to(points.dtype).sum(2, keepdim=True)  # [B, T, 1]
+    per_frame = torch.cat([sums, counts], dim=-1).transpose(1, 2)  # [B, 4, T]
+    # A left-padded box filter: exact window sums with no running-sum drift on long captures.
+    window = F.avg_pool1d(F.pad(per_frame, (frames - 1, 0)), frames, stride=1) * frames  # [B, 4, T]
+    window = window.transpose(1, 2)  # [B, T, 4]
+    total = per_frame.transpose(1, 2).double().cumsum(1).to(points.dtype)  # [B, T, 4]
+    recent = window[..., :3] / window[..., 3:].clamp_min(1.0)
+    seen = total[..., :3] / total[..., 3:].clamp_min(1.0)
+    fallback = torch.where(total[..., 3:] > 0, seen, default.to(points.dtype))
+    return torch.where(window[..., 3:] > 0, recent, fallback)
+
+
 def select_columns(points: torch.Tensor, available: Sequence[str], wanted: Sequence[str]) -> torch.Tensor:
     """Reorder point columns from a recording's order to an encoder's.
 
@@ -133,38 +172,64 @@ def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.GELU) -> nn.Sequ
     return nn.Sequential(*layers)
 
 
+# Scale of point positions relative to the anchor: about half a body's extent (m).
+_RELATIVE_SCALE_M = 0.5
+
+
 class PointSetEncoder(nn.Module):
     """Permutation-invariant encoder of one radar point cloud per frame.
 
     Args:
-        columns: names of the C point columns, in input order.
+        columns: names of the C point columns, in input order; with
+            ``anchor_frames > 0`` they must start with x, y, z.
         out_dim: output features E.
         hidden: widths of the shared per-point MLP.
         max_points: N used when padding ragged clouds (:func:`pad_points`).
+        anchor_frames: window of :func:`point_anchor` in frames; 0 = no
+            anchor (absolute positions only, offsets from the origin).
     """
 
     def __init__(self, columns: Sequence[str], out_dim: int, hidden: Sequence[int] = (32, 64),
-                 max_points: int = 64) -> None:
+                 max_points: int = 64, anchor_frames: int = 4) -> None:
         super().__init__()
         self.columns = tuple(columns)
+        if anchor_frames and self.columns[:3] != ("x", "y", "z"):
+            raise ValueError(f"an anchored point encoder needs columns x, y, z first, got {self.columns}")
         self.out_dim = out_dim
         self.max_points = max_points
+        self.anchor_frames = int(anchor_frames)
         self.normalizer = Normalizer(len(self.columns))
-        self.point_mlp = _mlp((len(self.columns), *hidden), nn.ReLU)  # PointNet's ReLU: cheap on many points
-        # max and mean pooled features, plus log(1 + point count)
-        self.frame_mlp = _mlp((2 * hidden[-1] + 1, out_dim))
+        relative = 3 if self.anchor_frames else 0
+        self.point_mlp = _mlp((len(self.columns) + relative, *hidden), nn.ReLU)  # PointNet's ReLU: cheap on many points
+        # max and mean pooled features, log(1 + point count) and the normalised anchor
+        self.frame_mlp = _mlp((2 * hidden[-1] + 1 + relative, out_dim))
         self.empty = nn.Parameter(torch.randn(out_dim) * 0.02)
+
+    def anchor(self, frames: RadarFrames) -> torch.Tensor | None:
+        """[B, T, 3] body anchors of whole sequences (:func:`point_anchor`), or None without one.
+
+        Before any point, the anchor is the training points' mean position.
+        """
+        if not self.anchor_frames:
+            return None
+        return point_anchor(_require(frames, "points"), _require(frames, "point_mask").bool(), self.anchor_frames,
+                            self.normalizer.mean[:3])
 
     def fit_normalizer(self, points: torch.Tensor, point_mask: torch.Tensor | None = None) -> None:
         """Per-column mean/std from training points ([P, C], or padded with a mask)."""
         self.normalizer.fit(points, point_mask)
 
-    def forward(self, points: torch.Tensor, point_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, points: torch.Tensor, point_mask: torch.Tensor, anchor: torch.Tensor | None = None
+                ) -> torch.Tensor:
         """Encode point clouds.
 
         Args:
             points: [B, T, N, C] columns as in ``self.columns``.
             point_mask: [B, T, N] bool, True = real point.
+            anchor: [B, T, 3] the frames' anchors (m), from :meth:`anchor`
+                over the whole sequence (a chunk of a sequence cannot compute
+                its own: the window reaches back before it). None = computed
+                from these frames, taken as a whole sequence.
 
         Returns:
             [B, T, E] features; frames without points get the empty embedding.
@@ -174,20 +239,28 @@ class PointSetEncoder(nn.Module):
                             field="points")
         point_mask = point_mask.bool()
         valid = point_mask[..., None]  # [B, T, N, 1]
+        x = self.normalizer(points)
+        extra = []
+        if self.anchor_frames:
+            if anchor is None:
+                anchor = point_anchor(points, point_mask, self.anchor_frames, self.normalizer.mean[:3])
+            relative = (points[..., :3] - anchor[:, :, None]) / _RELATIVE_SCALE_M  # [B, T, N, 3]
+            x = torch.cat([x, relative], dim=-1)
+            extra = [(anchor - self.normalizer.mean[:3].to(anchor.dtype)) / self.normalizer.std[:3].to(anchor.dtype)]
         # Padded slots are zeroed after normalising, so NaN/garbage padding never reaches the MLP.
-        x = self.normalizer(points).masked_fill(~valid, 0.0)
+        x = x.masked_fill(~valid, 0.0)
         # ReLU features are >= 0, so zero-filled padding leaves the max of a
         # non-empty frame unchanged and the same tensor serves both poolings.
         h = self.point_mlp(x).masked_fill(~valid, 0.0)  # [B, T, N, H]
         count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
         pooled_max = h.amax(dim=-2)  # [B, T, H]
         pooled_mean = h.sum(-2) / count.clamp_min(1).to(h.dtype)
-        frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(h.dtype))], dim=-1))
+        frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(h.dtype)), *extra], dim=-1))
         return torch.where(count > 0, frame, self.empty.to(frame.dtype))
 
-    def encode(self, frames: RadarFrames) -> torch.Tensor:
-        """[B, T, E] from ``frames.points`` and ``frames.point_mask``."""
-        return self(_require(frames, "points"), _require(frames, "point_mask"))
+    def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, E] from ``frames.points`` and ``frames.point_mask`` (and the frames' anchors)."""
+        return self(_require(frames, "points"), _require(frames, "point_mask"), anchor)
 
 
 class HeatmapEncoder(nn.Module):
@@ -245,8 +318,12 @@ class HeatmapEncoder(nn.Module):
         x = self.convs(x).flatten(2).mean(-1)  # [B*T, channels[-1]]
         return self.head(x).reshape(b, t, -1)
 
-    def encode(self, frames: RadarFrames) -> torch.Tensor:
-        """[B, T, E] from ``frames.heatmaps``."""
+    def anchor(self, frames: RadarFrames) -> None:
+        """No anchor: dense maps carry no point positions to centre on."""
+        return None
+
+    def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, E] from ``frames.heatmaps`` (no anchor)."""
         return self(_require(frames, "heatmaps"))
 
 
@@ -272,8 +349,12 @@ class FeatureEncoder(nn.Module):
         """[B, T, F] -> [B, T, E]."""
         return self.linear(self.normalizer(features))
 
-    def encode(self, frames: RadarFrames) -> torch.Tensor:
-        """[B, T, E] from ``frames.features``."""
+    def anchor(self, frames: RadarFrames) -> None:
+        """No anchor: precomputed features carry no point positions."""
+        return None
+
+    def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, E] from ``frames.features`` (no anchor)."""
         return self(_require(frames, "features"))
 
 

@@ -97,8 +97,10 @@ def predict(model: RadarStudent, points: np.ndarray, point_mask: np.ndarray, mod
         starts.append(total - window)
     acc = {"rot6d": np.zeros((total, 24, 6)), "weight": np.zeros(total), "betas": 0.0, "betas_weight": 0.0}
     acc.update({name: 0.0 for name in _LINEAR})
+    anchor = model.anchor(_frames(points, point_mask))  # [1, T, 3] of the whole capture (its window looks back)
     for s in starts:
-        out = model(_frames(points[s:s + window], point_mask[s:s + window]), start=s)
+        out = model(_frames(points[s:s + window], point_mask[s:s + window]), start=s,
+                    anchor=None if anchor is None else anchor[:, s:s + window])
         part = _numpy(out)
         w = window_weights(window, overlap)
         acc["rot6d"][s:s + window] += w[:, None, None] * matrix_to_rotation_6d(out.rotmats[0]).double().numpy()

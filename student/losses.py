@@ -19,6 +19,7 @@ from wavecap.student.model import StudentOutput
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "joints": 1.0,        # m, mean per-joint position error through FK
+    "pose": 1.0,          # m, the same with both pelvises at the origin: the body's pose free of its place
     "rotations": 0.1,     # squared Frobenius norm, in [0, 8] per joint
     "betas": 0.01,
     "transl": 1.0,        # m
@@ -242,6 +243,8 @@ def student_loss(out: StudentOutput, targets: StudentTargets, body_model: BodyMo
         j = target_joints.shape[2]
         confidence = targets.joint_confidence
         terms["joints"] = joint_position_loss(pred_joints[:, :, :j], target_joints, mask, confidence)
+        terms["pose"] = joint_position_loss(pred_joints[:, :, :j] - pred_joints[:, :, :1],
+                                            target_joints - target_joints[:, :, :1], mask, confidence)
         terms["smoothness"] = smoothness_loss(pred_joints[:, :, :j], mask, target_joints)
         smpl_confidence = None if confidence is None else confidence[:, :, :NUM_SMPL_JOINTS]
         terms["uncertainty"] = joint_nll(pred_joints[:, :, :NUM_SMPL_JOINTS], target_joints[:, :, :NUM_SMPL_JOINTS],

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import torch
+import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -32,6 +33,8 @@ class StudentOutput:
             position error.
         keypoints: skeleton name -> [B, T, J, 3] positions.
         frame_mask: [B, T] bool valid frames (outputs elsewhere are meaningless).
+        anchor: [B, T, 3] the body anchor the translation and keypoints are
+            offsets from (radar frame, m), or None for encoders without one.
     """
 
     rot6d: torch.Tensor
@@ -42,6 +45,41 @@ class StudentOutput:
     joint_log_scale: torch.Tensor
     frame_mask: torch.Tensor
     keypoints: dict[str, torch.Tensor] = field(default_factory=dict)
+    anchor: torch.Tensor | None = None
+
+
+class LocalMixing(nn.Module):
+    """Residual depthwise convolution over a few neighbouring frames.
+
+    Why: one radar frame holds a couple of dozen points, mostly on the parts
+    that move (static returns are filtered out), so a pose needs the points
+    of several frames; FAVOR+'s attention is global and smooth, and does not
+    single out the next or previous frame. Offline the kernel is centred on
+    the frame; causal models look back only (so streaming keeps the last
+    ``frames - 1`` inputs).
+
+    Args:
+        dim: features C.
+        frames: kernel length K (odd when not causal).
+        causal: frame t sees frames t-K+1..t only.
+    """
+
+    def __init__(self, dim: int, frames: int, causal: bool) -> None:
+        super().__init__()
+        if not causal and frames % 2 == 0:
+            raise ValueError(f"an offline local mixing kernel must be odd (centred), got {frames}")
+        self.frames = frames
+        self.causal = causal
+        self.conv = nn.Conv1d(dim, dim, frames, groups=dim)
+        self.mix = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, C] -> [B, T, C]; padded frames (mask False) count as zeros, as beyond either end."""
+        if mask is not None:
+            x = x.masked_fill(~mask.bool()[..., None], 0.0)
+        left = self.frames - 1 if self.causal else (self.frames - 1) // 2
+        h = F.pad(x.transpose(1, 2), (left, self.frames - 1 - left))  # [B, C, T + K - 1]
+        return x + self.mix(F.gelu(self.conv(h).transpose(1, 2)))
 
 
 class RadarStudent(nn.Module):
@@ -63,14 +101,18 @@ class RadarStudent(nn.Module):
             ``chunk_frames``). The heads are per-frame too; chunks keep their
             [B, t, 24, 3, 3]-sized intermediates in cache on long captures.
             None = the whole sequence at once.
+        local_frames: kernel of the :class:`LocalMixing` between the frame
+            encoder and the temporal model; 0 = none.
     """
 
     def __init__(self, encoder: nn.Module, temporal: TemporalModel, dim: int,
                  keypoint_heads: Mapping[str, int] | None = None, num_betas: int = 10,
-                 encode_chunk_frames: int = 128, chunk_frames: int | None = DEFAULT_CHUNK_FRAMES) -> None:
+                 encode_chunk_frames: int = 128, chunk_frames: int | None = DEFAULT_CHUNK_FRAMES,
+                 local_frames: int = 0) -> None:
         super().__init__()
         self.encoder = encoder
         self.input_projection = nn.Linear(encoder.out_dim, dim)
+        self.local = LocalMixing(dim, local_frames, temporal.causal) if local_frames else None
         self.temporal = temporal
         self.smpl_head = SMPLHead(dim, num_betas)
         self.keypoint_heads = nn.ModuleDict(
@@ -86,24 +128,49 @@ class RadarStudent(nn.Module):
         """Whether frame t's output depends on frames <= t only."""
         return self.temporal.causal
 
-    def encode(self, frames: RadarFrames) -> torch.Tensor:
-        """[B, T, C] projected frame features (no temporal context)."""
+    def anchor(self, frames: RadarFrames) -> torch.Tensor | None:
+        """[B, T, 3] body anchors of whole sequences (radar frame, m), or None for anchorless encoders."""
+        return self.encoder.anchor(frames)
+
+    def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T, C] projected frame features (no temporal context).
+
+        Args:
+            frames: the radar input.
+            anchor: [B, T, 3] from :meth:`anchor` over the same frames (None =
+                computed here, which a single frame of a stream cannot do).
+        """
+        if anchor is None:
+            anchor = self.anchor(frames)
         chunk = self.encode_chunk_frames
-        encoded = [self.input_projection(self.encoder.encode(frames.slice(s, s + chunk)))
-                   for s in range(0, max(frames.num_frames, 1), chunk)]
+        encoded = [self.input_projection(self.encoder.encode(
+            frames.slice(s, s + chunk), None if anchor is None else anchor[:, s:s + chunk]))
+            for s in range(0, max(frames.num_frames, 1), chunk)]
         return encoded[0] if len(encoded) == 1 else torch.cat(encoded, dim=1)
 
-    def _heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every per-frame head on h [B, t, C]; ``betas`` unpooled, keypoints as ``keypoints/<name>``."""
+    def _heads(self, h: torch.Tensor, anchor: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Every per-frame head on h [B, t, C]; ``betas`` unpooled, keypoints as ``keypoints/<name>``.
+        Translation and keypoints are offsets from the anchor [B, t, 3] when there is one."""
         rot6d, rotmats, frame_betas, transl = self.smpl_head(h)
+        keypoints = {f"keypoints/{name}": head(h) for name, head in self.keypoint_heads.items()}
+        if anchor is not None:
+            transl = transl + anchor.to(transl.dtype)
+            keypoints = {k: v + anchor[:, :, None].to(v.dtype) for k, v in keypoints.items()}
         return {"rot6d": rot6d, "rotmats": rotmats, "betas": frame_betas, "transl": transl,
-                "contact_logits": self.contact_head(h), "joint_log_scale": self.uncertainty_head(h),
-                **{f"keypoints/{name}": head(h) for name, head in self.keypoint_heads.items()}}
+                "contact_logits": self.contact_head(h), "joint_log_scale": self.uncertainty_head(h), **keypoints}
 
-    def decode(self, h: torch.Tensor, frame_mask: torch.Tensor) -> StudentOutput:
-        """Apply every head to temporal features h [B, T, C], ``chunk_frames`` frames at a time."""
+    def decode(self, h: torch.Tensor, frame_mask: torch.Tensor, anchor: torch.Tensor | None = None
+               ) -> StudentOutput:
+        """Apply every head to temporal features h [B, T, C], ``chunk_frames`` frames at a time.
+
+        Args:
+            h: [B, T, C] temporal features.
+            frame_mask: [B, T] bool valid frames.
+            anchor: [B, T, 3] body anchors (:meth:`anchor`), or None.
+        """
         chunk = self.chunk_frames or max(h.shape[1], 1)
-        parts = [self._heads(h[:, s:s + chunk]) for s in range(0, max(h.shape[1], 1), chunk)]
+        parts = [self._heads(h[:, s:s + chunk], None if anchor is None else anchor[:, s:s + chunk])
+                 for s in range(0, max(h.shape[1], 1), chunk)]
         out = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts], dim=1) for k in parts[0]}
         return StudentOutput(
             rot6d=out["rot6d"],
@@ -114,20 +181,29 @@ class RadarStudent(nn.Module):
             joint_log_scale=out["joint_log_scale"],
             frame_mask=frame_mask,
             keypoints={name: out[f"keypoints/{name}"] for name in self.keypoint_heads},
+            anchor=anchor,
         )
 
-    def forward(self, frames: RadarFrames, start: int = 0) -> StudentOutput:
+    def forward(self, frames: RadarFrames, start: int = 0, anchor: torch.Tensor | None = None) -> StudentOutput:
         """Predict every frame of a batch of sequences.
 
         Args:
             frames: radar input with ``frame_mask`` [B, T] (right-padded).
             start: frame index of the first frame, for the positions.
+            anchor: [B, T, 3] body anchors when the frames are a window of a
+                longer capture (:meth:`anchor` of the whole capture, sliced);
+                None = computed from these frames.
 
         Returns:
             The predictions for every frame.
         """
-        h = self.temporal(self.encode(frames), frames.frame_mask, start)
-        return self.decode(h, frames.frame_mask)
+        if anchor is None:
+            anchor = self.anchor(frames)
+        x = self.encode(frames, anchor)
+        if self.local is not None:
+            x = self.local(x, frames.frame_mask)
+        h = self.temporal(x, frames.frame_mask, start)
+        return self.decode(h, frames.frame_mask, anchor)
 
 
 def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarStudent:
@@ -162,4 +238,5 @@ def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarSt
             num_betas=int(cfg.get("num_betas", 10)),
             encode_chunk_frames=int(cfg.get("encode_chunk_frames", 128)),
             chunk_frames=chunk,
+            local_frames=int(cfg.get("local_frames", 0)),
         )

@@ -15,7 +15,9 @@ feedforwards, heads and positions are the model's own modules, so a stream
 reproduces ``model(frames)`` of the causal model frame by frame (to float
 rounding; the running sums are kept in float64 so hours-long streams do not
 drift). The shape estimate is the running mean over the frames seen, as in
-the causal model.
+the causal model, and the body anchor (:func:`~wavecap.student.encoders.point_anchor`,
+causal by construction) is kept from the per-frame point sums of its window
+and of the whole stream.
 """
 
 from __future__ import annotations
@@ -67,6 +69,27 @@ class StreamingStudent:
             for part in self.parts
         ]  # per layer [B, H, M, D+1]
         self.betas_sum: torch.Tensor | None = None
+        self.recent: torch.Tensor | None = None  # [B, <=K, C] local mixing's last inputs
+        # Anchor state: per-frame [x, y, z, count] point sums of the window, and of the whole stream.
+        self.anchor_window: list[torch.Tensor] = []  # each [B, 4]
+        self.anchor_total = torch.zeros(self.batch_size, 4, dtype=torch.float64, device=device)
+
+    def _anchor(self, frame: RadarFrames) -> torch.Tensor | None:
+        """[B, 1, 3] this frame's body anchor, or None for anchorless encoders (updates the state)."""
+        encoder = self.model.encoder
+        if not getattr(encoder, "anchor_frames", 0):
+            return None
+        points, mask = frame.points[:, 0, :, :3], frame.point_mask[:, 0].bool()  # [B, N, 3], [B, N]
+        sums = torch.cat([torch.where(mask[..., None], points, 0.0).sum(1),
+                          mask.to(points.dtype).sum(1, keepdim=True)], -1)  # [B, 4]
+        self.anchor_window = (self.anchor_window + [sums])[-encoder.anchor_frames:]
+        self.anchor_total += sums.double()
+        window = torch.stack(self.anchor_window).sum(0)  # [B, 4]
+        total = self.anchor_total.to(sums.dtype)
+        recent = window[:, :3] / window[:, 3:].clamp_min(1.0)
+        seen = total[:, :3] / total[:, 3:].clamp_min(1.0)
+        fallback = torch.where(total[:, 3:] > 0, seen, encoder.normalizer.mean[:3].to(sums.dtype))
+        return torch.where(window[:, 3:] > 0, recent, fallback)[:, None]
 
     @torch.inference_mode()
     def step(self, frame: RadarFrames) -> StudentOutput:
@@ -83,7 +106,14 @@ class StreamingStudent:
                              f"[{frame.batch_size}, {frame.num_frames}]")
         temporal = self.model.temporal
         heads, dim_head = temporal.heads, temporal.dim_head
-        x = self.model.encode(frame)[:, 0]  # [B, C]
+        anchor = self._anchor(frame)  # [B, 1, 3] or None
+        x = self.model.encode(frame, anchor)  # [B, 1, C]
+        local = self.model.local
+        if local is not None:
+            # The causal kernel's last output depends on the last K inputs only (zeros before the stream).
+            self.recent = x if self.recent is None else torch.cat([self.recent, x], dim=1)[:, -local.frames:]
+            x = local(self.recent)[:, -1:]
+        x = x[:, 0]  # [B, C]
         pos_emb = temporal.positions(1, self.frame_index, x.dtype, x.device)  # [1, 1, D]
         for part, total in zip(self.parts, self.sums):
             h = part.attn_norm(x)
@@ -95,7 +125,7 @@ class StreamingStudent:
             x = x + part.to_out(attended.reshape(x.shape[0], -1))
             x = x + part.ff(part.ff_norm(x))
         h = temporal.norm(x)[:, None]  # [B, 1, C]
-        out = self.model.decode(h, frame.frame_mask)
+        out = self.model.decode(h, frame.frame_mask, anchor)
         # decode pooled the shape over this one frame; pool over the stream so far instead.
         frame_betas = out.betas[:, 0].to(self.state_dtype)
         self.betas_sum = frame_betas if self.betas_sum is None else self.betas_sum + frame_betas
@@ -118,6 +148,8 @@ class StreamingStudent:
             values = [getattr(o, f.name) for o in outputs]
             if f.name == "keypoints":
                 merged[f.name] = {name: torch.cat([v[name] for v in values], 1) for name in values[0]}
+            elif values[0] is None:  # no anchor
+                merged[f.name] = None
             else:
                 merged[f.name] = torch.cat(values, 1)
         return StudentOutput(**merged)

@@ -145,7 +145,7 @@ def test_losses_decrease_on_a_toy_batch(body):
         total.backward()
         optimiser.step()
         history.append((total.item(), terms))
-    assert set(history[0][1]) == {"joints", "smoothness", "uncertainty", "rotations", "betas", "transl",
+    assert set(history[0][1]) == {"joints", "pose", "smoothness", "uncertainty", "rotations", "betas", "transl",
                                   "contacts", "keypoints"}
     assert history[-1][0] < 0.5 * history[0][0]
     for name in ("joints", "transl", "contacts", "keypoints", "uncertainty"):

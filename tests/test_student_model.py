@@ -16,9 +16,10 @@ from wavecap.student.encoders import (
     PointSetEncoder,
     RadarFrames,
     pad_points,
+    point_anchor,
     select_columns,
 )
-from wavecap.student.model import RadarStudent, build_student
+from wavecap.student.model import LocalMixing, RadarStudent, build_student
 from wavecap.student.temporal import TemporalModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "student"
@@ -58,6 +59,55 @@ def test_padding_points_changes_nothing():
     pts = pts.masked_fill(~mask[..., None], 1e6)  # whatever sits in padded slots
     with torch.no_grad():
         assert torch.allclose(encoder(pts, mask), encoder(padded, padded_mask), atol=1e-6)
+
+
+def test_anchor_is_the_windowed_centroid_then_the_running_mean_then_the_default():
+    pts = torch.zeros(1, 7, 3, 3)
+    mask = torch.zeros(1, 7, 3, dtype=torch.bool)
+    pts[0, 1, :2], mask[0, 1, :2] = torch.tensor([[1.0, 0, 0], [3.0, 0, 0]]), True  # frame 1: x = 1, 3
+    pts[0, 2, :1], mask[0, 2, :1] = torch.tensor([[8.0, 2, 0]]), True  # frame 2: x = 8, y = 2
+    pts[0, 3:, :] = float("nan")  # frames 3..6 empty, NaN padding
+    default = torch.tensor([0.5, -0.5, 1.0])
+    anchor = point_anchor(pts, mask, frames=2, default=default)[0]  # [7, 3]
+    torch.testing.assert_close(anchor[0], default)  # nothing seen yet
+    torch.testing.assert_close(anchor[1], torch.tensor([2.0, 0, 0]))
+    torch.testing.assert_close(anchor[2], torch.tensor([4.0, 2 / 3, 0]))  # frames 1-2: three points
+    torch.testing.assert_close(anchor[3], torch.tensor([8.0, 2, 0]))  # window = frames 2-3
+    torch.testing.assert_close(anchor[4:], torch.tensor([4.0, 2 / 3, 0]).expand(3, 3))  # empty window: all seen
+
+
+def test_translation_and_keypoints_are_offsets_from_the_anchor():
+    model = _student()
+    for head in (model.smpl_head.transl, model.keypoint_heads["h36m"].linear):
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+    pts, mask = _points(frames=6)
+    pts[..., 1] += 3.0  # a person 3 m down the boresight
+    frames = RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask)
+    with torch.no_grad():
+        out = model(frames)
+    anchor = point_anchor(pts, mask, model.encoder.anchor_frames, model.encoder.normalizer.mean[:3])
+    torch.testing.assert_close(out.anchor, anchor)
+    torch.testing.assert_close(out.transl, anchor)
+    torch.testing.assert_close(out.keypoints["h36m"], anchor[:, :, None].expand(-1, -1, 17, -1))
+
+
+def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation():
+    torch.manual_seed(0)
+    x = torch.randn(2, 12, 8)
+    changed = x.clone()
+    changed[:, 7:] += 5.0  # frames 7.. differ
+    offline, causal = LocalMixing(8, 5, causal=False), LocalMixing(8, 5, causal=True)
+    with torch.no_grad():
+        assert torch.equal(causal(x)[:, :7], causal(changed)[:, :7])  # no look-ahead
+        assert torch.equal(offline(x)[:, :5], offline(changed)[:, :5])  # centred: two frames ahead
+        assert not torch.allclose(offline(x)[:, 5], offline(changed)[:, 5])
+        mask = torch.ones(2, 12, dtype=torch.bool)
+        mask[1, 9:] = False
+        padded = offline(changed.masked_fill(~mask[..., None], 1e3), mask)
+        torch.testing.assert_close(padded[1, :9], offline(changed[1:, :9])[0])
+    with pytest.raises(ValueError, match="odd"):
+        LocalMixing(8, 4, causal=False)
 
 
 def test_empty_frames_get_the_learned_embedding_and_gradients_stay_finite():
