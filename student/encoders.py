@@ -10,9 +10,11 @@ frame, and reads its input from a :class:`RadarFrames` batch:
   ReLU MLP, masked max and mean pooling, and the log point count; a frame with no
   points gets a learned "empty" embedding. Each point also carries its
   position relative to the body's **anchor** (:func:`point_anchor`, a causal
-  windowed centroid of the recent points), so the pose features see the
-  body's shape whatever its place in the room, and the student predicts its
-  translation and keypoints as offsets from that anchor.
+  windowed centroid of the recent points), and the frame carries the anchor
+  itself, so the pose features see the body's shape whatever its place in
+  the room. (The anchor is a feature, not the translation: with a couple of
+  dozen points, mostly on whatever moves, it wanders by decimetres from frame
+  to frame.)
 * :class:`HeatmapEncoder`: dense maps ``[B, T, (D,) R, A (, E)]`` through a
   small strided conv net.
 * :class:`FeatureEncoder`: precomputed vectors ``[B, T, F]``.
@@ -186,7 +188,7 @@ class PointSetEncoder(nn.Module):
         hidden: widths of the shared per-point MLP.
         max_points: N used when padding ragged clouds (:func:`pad_points`).
         anchor_frames: window of :func:`point_anchor` in frames; 0 = no
-            anchor (absolute positions only, offsets from the origin).
+            anchor (absolute positions only).
     """
 
     def __init__(self, columns: Sequence[str], out_dim: int, hidden: Sequence[int] = (32, 64),

@@ -33,8 +33,8 @@ class StudentOutput:
             position error.
         keypoints: skeleton name -> [B, T, J, 3] positions.
         frame_mask: [B, T] bool valid frames (outputs elsewhere are meaningless).
-        anchor: [B, T, 3] the body anchor the translation and keypoints are
-            offsets from (radar frame, m), or None for encoders without one.
+        anchor: [B, T, 3] the body anchor the point features were centred
+            on (radar frame, m), or None for encoders without one.
     """
 
     rot6d: torch.Tensor
@@ -148,16 +148,12 @@ class RadarStudent(nn.Module):
             for s in range(0, max(frames.num_frames, 1), chunk)]
         return encoded[0] if len(encoded) == 1 else torch.cat(encoded, dim=1)
 
-    def _heads(self, h: torch.Tensor, anchor: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Every per-frame head on h [B, t, C]; ``betas`` unpooled, keypoints as ``keypoints/<name>``.
-        Translation and keypoints are offsets from the anchor [B, t, 3] when there is one."""
+    def _heads(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every per-frame head on h [B, t, C]; ``betas`` unpooled, keypoints as ``keypoints/<name>``."""
         rot6d, rotmats, frame_betas, transl = self.smpl_head(h)
-        keypoints = {f"keypoints/{name}": head(h) for name, head in self.keypoint_heads.items()}
-        if anchor is not None:
-            transl = transl + anchor.to(transl.dtype)
-            keypoints = {k: v + anchor[:, :, None].to(v.dtype) for k, v in keypoints.items()}
         return {"rot6d": rot6d, "rotmats": rotmats, "betas": frame_betas, "transl": transl,
-                "contact_logits": self.contact_head(h), "joint_log_scale": self.uncertainty_head(h), **keypoints}
+                "contact_logits": self.contact_head(h), "joint_log_scale": self.uncertainty_head(h),
+                **{f"keypoints/{name}": head(h) for name, head in self.keypoint_heads.items()}}
 
     def decode(self, h: torch.Tensor, frame_mask: torch.Tensor, anchor: torch.Tensor | None = None
                ) -> StudentOutput:
@@ -166,11 +162,10 @@ class RadarStudent(nn.Module):
         Args:
             h: [B, T, C] temporal features.
             frame_mask: [B, T] bool valid frames.
-            anchor: [B, T, 3] body anchors (:meth:`anchor`), or None.
+            anchor: [B, T, 3] body anchors (:meth:`anchor`), passed through to the output.
         """
         chunk = self.chunk_frames or max(h.shape[1], 1)
-        parts = [self._heads(h[:, s:s + chunk], None if anchor is None else anchor[:, s:s + chunk])
-                 for s in range(0, max(h.shape[1], 1), chunk)]
+        parts = [self._heads(h[:, s:s + chunk]) for s in range(0, max(h.shape[1], 1), chunk)]
         out = parts[0] if len(parts) == 1 else {k: torch.cat([p[k] for p in parts], dim=1) for k in parts[0]}
         return StudentOutput(
             rot6d=out["rot6d"],

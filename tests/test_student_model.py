@@ -76,20 +76,16 @@ def test_anchor_is_the_windowed_centroid_then_the_running_mean_then_the_default(
     torch.testing.assert_close(anchor[4:], torch.tensor([4.0, 2 / 3, 0]).expand(3, 3))  # empty window: all seen
 
 
-def test_translation_and_keypoints_are_offsets_from_the_anchor():
+def test_student_reports_the_anchor_its_point_features_were_centred_on():
     model = _student()
-    for head in (model.smpl_head.transl, model.keypoint_heads["h36m"].linear):
-        torch.nn.init.zeros_(head.weight)
-        torch.nn.init.zeros_(head.bias)
     pts, mask = _points(frames=6)
     pts[..., 1] += 3.0  # a person 3 m down the boresight
-    frames = RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask)
     with torch.no_grad():
-        out = model(frames)
+        out = model(RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask))
+        shifted = model(RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask), anchor=out.anchor + 0.5)
     anchor = point_anchor(pts, mask, model.encoder.anchor_frames, model.encoder.normalizer.mean[:3])
     torch.testing.assert_close(out.anchor, anchor)
-    torch.testing.assert_close(out.transl, anchor)
-    torch.testing.assert_close(out.keypoints["h36m"], anchor[:, :, None].expand(-1, -1, 17, -1))
+    assert not torch.allclose(shifted.rot6d, out.rot6d)  # the features see the points relative to it
 
 
 def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation():
