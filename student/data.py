@@ -153,8 +153,8 @@ def load_session(path: str, body_model: BodyModel, columns: Sequence[str], max_p
     if labels is None:
         return SessionData(path, points, mask, timestamps, None, None, None, T, fps, tuple(columns), keypoints)
     world = transform_labels(labels, T, "world", body_model) if labels.frame == "radar" else labels
-    # The student learns in the radar frame whatever frame the labels were stored in: what it predicts then
-    # does not depend on where a rig put its radar, and rotation augmentation needs points and labels in one frame.
+    # The student learns in the radar frame whatever frame the labels were stored in: its positions are offsets
+    # from the radar points' anchor, and rotation augmentation needs points and labels in one frame.
     labels = transform_labels(labels, np.linalg.inv(T), "radar", body_model)
     contacts = np.zeros((len(timestamps), 4), np.float32)
     ok = labels.valid

@@ -12,9 +12,10 @@ frame, and reads its input from a :class:`RadarFrames` batch:
   position relative to the body's **anchor** (:func:`point_anchor`, a causal
   windowed centroid of the recent points), and the frame carries the anchor
   itself, so the pose features see the body's shape whatever its place in
-  the room. (The anchor is a feature, not the translation: with a couple of
-  dozen points, mostly on whatever moves, it wanders by decimetres from frame
-  to frame.)
+  the room. The student's translation and keypoints are offsets from the
+  anchor averaged over a few more frames (``RadarStudent``'s
+  ``offset_frames``): with a couple of dozen points, mostly on whatever
+  moves, one anchor wanders by decimetres from frame to frame.
 * :class:`HeatmapEncoder`: dense maps ``[B, T, (D,) R, A (, E)]`` through a
   small strided conv net.
 * :class:`FeatureEncoder`: precomputed vectors ``[B, T, F]``.

@@ -72,6 +72,7 @@ class StreamingStudent:
         self.recent: torch.Tensor | None = None  # [B, <=K, C] local mixing's last inputs
         # Anchor state: per-frame [x, y, z, count] point sums of the window, and of the whole stream.
         self.anchor_window: list[torch.Tensor] = []  # each [B, 4]
+        self.recent_anchors: list[torch.Tensor] = []  # each [B, 1, 3], for the translation offset
         self.anchor_total = torch.zeros(self.batch_size, 4, dtype=torch.float64, device=device)
 
     def _anchor(self, frame: RadarFrames) -> torch.Tensor | None:
@@ -125,7 +126,11 @@ class StreamingStudent:
             x = x + part.to_out(attended.reshape(x.shape[0], -1))
             x = x + part.ff(part.ff_norm(x))
         h = temporal.norm(x)[:, None]  # [B, 1, C]
-        out = self.model.decode(h, frame.frame_mask, anchor)
+        offset = None
+        if anchor is not None:  # the causal average of the anchors, as smooth_frames
+            self.recent_anchors = (self.recent_anchors + [anchor])[-self.model.offset_frames:]
+            offset = torch.stack(self.recent_anchors).mean(0)  # [B, 1, 3]
+        out = self.model.decode(h, frame.frame_mask, anchor, offset)
         # decode pooled the shape over this one frame; pool over the stream so far instead.
         frame_betas = out.betas[:, 0].to(self.state_dtype)
         self.betas_sum = frame_betas if self.betas_sum is None else self.betas_sum + frame_betas

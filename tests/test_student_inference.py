@@ -26,15 +26,15 @@ def session(tmp_path_factory):
     return simulate(tmp_path_factory.mktemp("student_inference") / "s.h5", seed=2, seconds=2.5)
 
 
-def _student_config(session, local_frames=None, **temporal):
+def _student_config(session, frame_local=False, **temporal):
     cfg = compose_train(train_overrides([session], [session], session.parent, steps=1)).student
     cfg = OmegaConf.merge(cfg, {"temporal": temporal})
-    return cfg if local_frames is None else OmegaConf.merge(cfg, {"local_frames": local_frames})
+    return OmegaConf.merge(cfg, {"local_frames": 0, "offset_frames": 1}) if frame_local else cfg
 
 
-def _checkpoint(session, path, local_frames=None, **temporal):
+def _checkpoint(session, path, frame_local=False, **temporal):
     """An untrained student with a fitted normaliser, saved as the trainer does."""
-    cfg = _student_config(session, local_frames, **temporal)
+    cfg = _student_config(session, frame_local, **temporal)
     model = build_student(cfg)
     with open_session(session) as s:
         points, mask = read_radar(s, model.encoder.columns, model.encoder.max_points)
@@ -70,10 +70,10 @@ def test_infer_script_writes_hdf5_and_amass_npz(session, tmp_path):
 
 
 def test_sliding_window_equals_full_sequence_for_frame_local_model(session, tmp_path):
-    # Exact attention with no layers and no local mixing: each frame's pose depends on that
-    # frame (and its anchor, computed over the whole capture) only, so any windowing must
-    # reproduce the full pass.
-    ckpt, points, mask = _checkpoint(session, tmp_path / "local.pt", local_frames=0, backend="exact", depth=0)
+    # Exact attention with no layers, no local mixing and the raw anchor as the offset: each
+    # frame's pose depends on that frame (and its anchor, computed over the whole capture)
+    # only, so any windowing must reproduce the full pass.
+    ckpt, points, mask = _checkpoint(session, tmp_path / "local.pt", frame_local=True, backend="exact", depth=0)
     model = model_from_checkpoint(ckpt)
     full = predict(model, points, mask, "full")
     windowed = predict(model, points, mask, "window", window=16, overlap=6)

@@ -19,7 +19,7 @@ from wavecap.student.encoders import (
     point_anchor,
     select_columns,
 )
-from wavecap.student.model import LocalMixing, RadarStudent, build_student
+from wavecap.student.model import LocalMixing, RadarStudent, build_student, smooth_frames
 from wavecap.student.temporal import TemporalModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "student"
@@ -76,16 +76,33 @@ def test_anchor_is_the_windowed_centroid_then_the_running_mean_then_the_default(
     torch.testing.assert_close(anchor[4:], torch.tensor([4.0, 2 / 3, 0]).expand(3, 3))  # empty window: all seen
 
 
-def test_student_reports_the_anchor_its_point_features_were_centred_on():
-    model = _student()
+def test_translation_and_keypoints_are_offsets_from_the_averaged_anchor():
+    torch.manual_seed(0)
+    temporal = TemporalModel(24, depth=1, heads=2, dim_head=8, nb_features=8)
+    model = RadarStudent(_encoder(), temporal, 24, keypoint_heads={"h36m": 17}, offset_frames=3).eval()
+    for head in (model.smpl_head.transl, model.keypoint_heads["h36m"].linear):
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
     pts, mask = _points(frames=6)
     pts[..., 1] += 3.0  # a person 3 m down the boresight
+    frame_mask = torch.ones(2, 6, dtype=torch.bool)
+    frame_mask[1, 4:] = False
     with torch.no_grad():
-        out = model(RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask))
-        shifted = model(RadarFrames(torch.ones(2, 6, dtype=torch.bool), pts, mask), anchor=out.anchor + 0.5)
+        out = model(RadarFrames(frame_mask, pts, mask))
     anchor = point_anchor(pts, mask, model.encoder.anchor_frames, model.encoder.normalizer.mean[:3])
     torch.testing.assert_close(out.anchor, anchor)
-    assert not torch.allclose(shifted.rot6d, out.rot6d)  # the features see the points relative to it
+    torch.testing.assert_close(out.transl[:, 1:3], (anchor[:, :3] + anchor[:, 1:4] + anchor[:, 2:5])[:, :2] / 3)
+    torch.testing.assert_close(out.transl[:, 0], (anchor[:, 0] + anchor[:, 1]) / 2)  # fewer frames at the ends
+    torch.testing.assert_close(out.transl[1, 3], (anchor[1, 2] + anchor[1, 3]) / 2)  # padding never enters
+    torch.testing.assert_close(out.keypoints["h36m"], out.transl[:, :, None].expand(-1, -1, 17, -1))
+
+
+def test_smooth_frames_causal_uses_the_past_only():
+    x = torch.arange(6.0).reshape(1, 6, 1)
+    mask = torch.ones(1, 6, dtype=torch.bool)
+    torch.testing.assert_close(smooth_frames(x, mask, 3, causal=True)[0, :, 0],
+                               torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0, 4.0]))
+    torch.testing.assert_close(smooth_frames(x, mask, 1, causal=False), x)
 
 
 def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation():
