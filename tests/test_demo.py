@@ -27,7 +27,7 @@ def tiny_config(out_root, *extra: str):
         f"out_root={out_root}", "run=tiny", "progress=false", "captures.train=2", "captures.train_seconds=4",
         "captures.heldout_seconds=4", "captures.motions_per_capture=2", "captures.heldout_motions=[squat,arm_raise]",
         "simulate.camera.fps=10", "simulate.radar.roi_rays=300", "label.gap_tolerance_s=0.15",
-        "train.split.mode=session", "train.window=32", "train.stride=8", "train.batch_size=4", "train.steps=6",
+        "train.split.mode=session", "train.window=32", "train.stride=8", "infer.overlap=8", "train.batch_size=4", "train.steps=6",
         "train.val_every_steps=6", "train.checkpoint_every=6", "train.warmup_steps=2", "report.frames=2",
         *[f"train.{o}" for o in TINY_MODEL], *extra,
     ]
