@@ -17,6 +17,7 @@ from wavecap.teacher.ik import twist_angles
 from wavecap.teacher.network import (
     HybrIKNet,
     TeacherOutput,
+    VolumeLayer,
     build_teacher,
     fuse_for_inference,
     soft_argmax_3d,
@@ -229,3 +230,15 @@ def test_count_macs_of_known_layers():
         torch.nn.Linear(4 * 16 * 16, 5),  # 1024 x 5 = 5120
     )
     assert count_macs(model, torch.zeros(1, 3, 8, 8)) == 13824 + 32768 + 5120
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_volume_layer_equals_the_1x1_conv_in_either_memory_format(memory_format):
+    torch.manual_seed(0)
+    layer = VolumeLayer(16, 12, kernel_size=1)
+    x = torch.randn(3, 16, 8, 8).contiguous(memory_format=memory_format)
+    reference = torch.nn.functional.conv2d(x, layer.weight, layer.bias)
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), reference, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(layer(x, 4, 10), reference[:, 4:10], atol=1e-5, rtol=1e-5)
+        assert layer(x).is_contiguous()
