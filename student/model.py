@@ -1,4 +1,4 @@
-"""The radar student: frame encoder -> input projection -> temporal model -> heads."""
+"""The radar student: frame encoder (+ body anchor) -> input projection -> local mixing -> temporal model -> heads."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from wavecap.student.temporal import DEFAULT_CHUNK_FRAMES, TemporalModel
 
 @dataclass
 class StudentOutput:
-    """Per-frame predictions. Positions in metres, in the frame of the labels
-    the model was trained on (world z-up for teacher SMPL labels).
+    """Per-frame predictions. Positions in metres, in the radar frame (the
+    frame the training labels are moved into).
 
     Attributes:
         rot6d: [B, T, 24, 6] raw 6D rotations (for losses on the representation).
