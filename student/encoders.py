@@ -114,6 +114,51 @@ def pad_points(
     return torch.where(mask[..., None], points[index], 0.0), mask  # [T, N, C]
 
 
+def window_padding(frames: int, causal: bool) -> tuple[int, int]:
+    """(left, right) frames to pad a sequence with so a ``frames``-long window fits every frame:
+    centred on it, or ending at it when causal."""
+    left = frames - 1 if causal else (frames - 1) // 2
+    return left, frames - 1 - left
+
+
+def window_sums(x: torch.Tensor, frames: int, causal: bool) -> torch.Tensor:
+    """Sum of x over each frame's window (zeros beyond either end).
+
+    A box filter over zero padding: exact window sums, with none of a running
+    sum's drift on long captures.
+
+    Args:
+        x: [B, T, K] per-frame values.
+        frames: window length.
+        causal: the window ends at the frame instead of being centred on it.
+
+    Returns:
+        [B, T, K].
+    """
+    padded = F.pad(x.transpose(1, 2), window_padding(frames, causal))  # [B, K, T + frames - 1]
+    return (F.avg_pool1d(padded, frames, stride=1) * frames).transpose(1, 2)
+
+
+def frame_point_sums(points: torch.Tensor, point_mask: torch.Tensor) -> torch.Tensor:
+    """[..., 4] per frame: the summed x, y, z of its points (m) and their count.
+
+    Args:
+        points: [..., N, C] with x, y, z in the first three columns; padding may hold NaN.
+        point_mask: [..., N] bool.
+    """
+    sums = torch.where(point_mask[..., None], points[..., :3], 0.0).sum(-2)  # [..., 3]
+    return torch.cat([sums, point_mask.to(points.dtype).sum(-1, keepdim=True)], dim=-1)
+
+
+def anchor_from_sums(window: torch.Tensor, total: torch.Tensor, default: torch.Tensor) -> torch.Tensor:
+    """[..., 3] anchors from point sums [..., 4] (``frame_point_sums`` layout) of each frame's
+    window and of everything seen so far; ``default`` [3] before the first point."""
+    recent = window[..., :3] / window[..., 3:].clamp_min(1.0)
+    seen = total[..., :3] / total[..., 3:].clamp_min(1.0)
+    fallback = torch.where(total[..., 3:] > 0, seen, default.to(total.dtype))
+    return torch.where(window[..., 3:] > 0, recent, fallback)
+
+
 def point_anchor(points: torch.Tensor, point_mask: torch.Tensor, frames: int, default: torch.Tensor
                  ) -> torch.Tensor:
     """Where the body is: a causal, windowed centroid of the radar points.
@@ -135,17 +180,9 @@ def point_anchor(points: torch.Tensor, point_mask: torch.Tensor, frames: int, de
     Returns:
         [B, T, 3] anchors, metres, the points' frame.
     """
-    sums = torch.where(point_mask[..., None], points[..., :3], 0.0).sum(2)  # [B, T, 3]; padding may hold NaN
-    counts = point_mask.to(points.dtype).sum(2, keepdim=True)  # [B, T, 1]
-    per_frame = torch.cat([sums, counts], dim=-1).transpose(1, 2)  # [B, 4, T]
-    # A left-padded box filter: exact window sums with no running-sum drift on long captures.
-    window = F.avg_pool1d(F.pad(per_frame, (frames - 1, 0)), frames, stride=1) * frames  # [B, 4, T]
-    window = window.transpose(1, 2)  # [B, T, 4]
-    total = per_frame.transpose(1, 2).double().cumsum(1).to(points.dtype)  # [B, T, 4]
-    recent = window[..., :3] / window[..., 3:].clamp_min(1.0)
-    seen = total[..., :3] / total[..., 3:].clamp_min(1.0)
-    fallback = torch.where(total[..., 3:] > 0, seen, default.to(points.dtype))
-    return torch.where(window[..., 3:] > 0, recent, fallback)
+    per_frame = frame_point_sums(points, point_mask)  # [B, T, 4]
+    total = per_frame.double().cumsum(1).to(points.dtype)
+    return anchor_from_sums(window_sums(per_frame, frames, causal=True), total, default)
 
 
 def select_columns(points: torch.Tensor, available: Sequence[str], wanted: Sequence[str]) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from wavecap.student.encoders import RadarFrames, build_encoder
+from wavecap.student.encoders import RadarFrames, build_encoder, window_padding, window_sums
 from wavecap.student.heads import ContactHead, KeypointHead, SMPLHead, UncertaintyHead, pool_frames
 from wavecap.student.temporal import DEFAULT_CHUNK_FRAMES, TemporalModel
 
@@ -63,11 +63,9 @@ def smooth_frames(x: torch.Tensor, mask: torch.Tensor, frames: int, causal: bool
     """
     if frames <= 1:
         return x
-    left = frames - 1 if causal else (frames - 1) // 2
-    weight = mask.to(x.dtype)[:, None]  # [B, 1, T]
-    both = torch.cat([x.transpose(1, 2) * weight, weight], dim=1)  # [B, K+1, T]
-    window = F.avg_pool1d(F.pad(both, (left, frames - 1 - left)), frames, stride=1)  # [B, K+1, T]
-    return (window[:, :-1] / window[:, -1:].clamp_min(1e-12)).transpose(1, 2)
+    weight = mask.to(x.dtype)[..., None]  # [B, T, 1]
+    sums = window_sums(torch.cat([x * weight, weight], dim=-1), frames, causal)  # [B, T, K+1]
+    return sums[..., :-1] / sums[..., -1:].clamp_min(1e-12)
 
 
 class LocalMixing(nn.Module):
@@ -99,9 +97,20 @@ class LocalMixing(nn.Module):
         """[B, T, C] -> [B, T, C]; padded frames (mask False) count as zeros, as beyond either end."""
         if mask is not None:
             x = x.masked_fill(~mask.bool()[..., None], 0.0)
-        left = self.frames - 1 if self.causal else (self.frames - 1) // 2
-        h = F.pad(x.transpose(1, 2), (left, self.frames - 1 - left))  # [B, C, T + K - 1]
+        h = F.pad(x.transpose(1, 2), window_padding(self.frames, self.causal))  # [B, C, T + K - 1]
         return x + self.mix(F.gelu(self.conv(h).transpose(1, 2)))
+
+    def step(self, window: torch.Tensor) -> torch.Tensor:
+        """The causal output of a stream's newest frame from its last K inputs.
+
+        Args:
+            window: [B, K, C] the last K inputs, oldest first (zeros before the stream).
+
+        Returns:
+            [B, 1, C], what :meth:`forward` gives at that frame.
+        """
+        mixed = self.conv(window.transpose(1, 2)).transpose(1, 2)  # [B, 1, C]: K inputs, no padding
+        return window[:, -1:] + self.mix(F.gelu(mixed))
 
 
 class RadarStudent(nn.Module):

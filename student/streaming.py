@@ -26,7 +26,7 @@ from dataclasses import fields
 
 import torch
 
-from wavecap.student.encoders import RadarFrames
+from wavecap.student.encoders import RadarFrames, anchor_from_sums, frame_point_sums
 from wavecap.student.model import RadarStudent, StudentOutput
 from wavecap.student.temporal import apply_rotary, relu_features
 
@@ -69,7 +69,10 @@ class StreamingStudent:
             for part in self.parts
         ]  # per layer [B, H, M, D+1]
         self.betas_sum: torch.Tensor | None = None
-        self.recent: torch.Tensor | None = None  # [B, <=K, C] local mixing's last inputs
+        local = self.model.local
+        # [B, K, C] local mixing's last inputs, zeros before the stream (its causal kernel's left padding)
+        self.recent = None if local is None else torch.zeros(
+            self.batch_size, local.frames, self.model.input_projection.out_features, device=device)
         # Anchor state: per-frame [x, y, z, count] point sums of the window, and of the whole stream.
         self.anchor_window: list[torch.Tensor] = []  # each [B, 4]
         self.recent_anchors: list[torch.Tensor] = []  # each [B, 1, 3], for the translation offset
@@ -80,17 +83,11 @@ class StreamingStudent:
         encoder = self.model.encoder
         if not getattr(encoder, "anchor_frames", 0):
             return None
-        points, mask = frame.points[:, 0, :, :3], frame.point_mask[:, 0].bool()  # [B, N, 3], [B, N]
-        sums = torch.cat([torch.where(mask[..., None], points, 0.0).sum(1),
-                          mask.to(points.dtype).sum(1, keepdim=True)], -1)  # [B, 4]
+        sums = frame_point_sums(frame.points[:, 0], frame.point_mask[:, 0].bool())  # [B, 4]
         self.anchor_window = (self.anchor_window + [sums])[-encoder.anchor_frames:]
         self.anchor_total += sums.double()
         window = torch.stack(self.anchor_window).sum(0)  # [B, 4]
-        total = self.anchor_total.to(sums.dtype)
-        recent = window[:, :3] / window[:, 3:].clamp_min(1.0)
-        seen = total[:, :3] / total[:, 3:].clamp_min(1.0)
-        fallback = torch.where(total[:, 3:] > 0, seen, encoder.normalizer.mean[:3].to(sums.dtype))
-        return torch.where(window[:, 3:] > 0, recent, fallback)[:, None]
+        return anchor_from_sums(window, self.anchor_total.to(sums.dtype), encoder.normalizer.mean[:3])[:, None]
 
     @torch.inference_mode()
     def step(self, frame: RadarFrames) -> StudentOutput:
@@ -109,11 +106,9 @@ class StreamingStudent:
         heads, dim_head = temporal.heads, temporal.dim_head
         anchor = self._anchor(frame)  # [B, 1, 3] or None
         x = self.model.encode(frame, anchor)  # [B, 1, C]
-        local = self.model.local
-        if local is not None:
-            # The causal kernel's last output depends on the last K inputs only (zeros before the stream).
-            self.recent = x if self.recent is None else torch.cat([self.recent, x], dim=1)[:, -local.frames:]
-            x = local(self.recent)[:, -1:]
+        if self.recent is not None:
+            self.recent = torch.cat([self.recent[:, 1:], x], dim=1)  # [B, K, C]
+            x = self.model.local.step(self.recent)
         x = x[:, 0]  # [B, C]
         pos_emb = temporal.positions(1, self.frame_index, x.dtype, x.device)  # [1, 1, D]
         for part, total in zip(self.parts, self.sums):
