@@ -32,7 +32,9 @@ from wavecap.body import BodyModel
 from wavecap.datasets import open_session
 from wavecap.errors import DataError
 from wavecap.geometry import axis_angle_to_matrix
+from wavecap.skeletons import Skeleton, get_skeleton
 from wavecap.student.encoders import RadarFrames, pad_points, select_columns
+from wavecap.student.heads import CONTACT_NAMES
 from wavecap.student.keypoints import KeypointLabels, read_keypoint_labels
 from wavecap.student.labels import LabelSequence, ground_truth_as_labels, read_label_run, transform_labels
 from wavecap.student.losses import StudentTargets
@@ -249,6 +251,12 @@ class Augmentation:
             labels together; only when the labels are in the radar frame
             (otherwise off: a world-frame label does not turn with the points).
             Range and radial velocity are unchanged by it.
+        mirror: probability of reflecting the window left-right through the
+            vertical plane that holds the radar's boresight, points and
+            labels together (left and right joints and contacts swap); same
+            condition as ``rotation_deg``. Range and radial velocity are
+            unchanged by it; the subject's shape (betas) is kept, as SMPL's
+            shape space is close to symmetric.
     """
 
     point_dropout: float = 0.1
@@ -256,12 +264,54 @@ class Augmentation:
     frame_drop: float = 0.05
     doppler_noise_mps: float = 0.05
     rotation_deg: float = 30.0
+    mirror: float = 0.0
 
 
 def vertical_rotation(T_world_from_radar: np.ndarray, angle: float) -> np.ndarray:
     """[3, 3] rotation by ``angle`` (rad) about world up, expressed in the radar frame."""
     axis = np.asarray(T_world_from_radar)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
     return axis_angle_to_matrix(torch.from_numpy(axis * angle)).numpy()
+
+
+def vertical_mirror(T_world_from_radar: np.ndarray) -> np.ndarray:
+    """[3, 3] reflection through the vertical plane holding the radar's boresight, in the radar frame.
+
+    The plane passes through the radar, so ranges and radial velocities are
+    unchanged; its normal is the radar's x axis made horizontal (the x axis
+    itself for a radar mounted without roll).
+    """
+    up = np.asarray(T_world_from_radar)[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # [3] radar frame
+    normal = np.array([1.0, 0.0, 0.0]) - up[0] * up
+    normal /= np.linalg.norm(normal)
+    return np.eye(3) - 2.0 * np.outer(normal, normal)
+
+
+# SMPL's canonical frame has x pointing to the body's left, so the body's own mirror is x -> -x.
+_BODY_MIRROR = np.diag([-1.0, 1.0, 1.0])
+_FLIP_29 = get_skeleton("hybrik29").flip_permutation()
+_FLIP_CONTACTS = Skeleton("contacts", CONTACT_NAMES, (-1,) * len(CONTACT_NAMES)).flip_permutation()
+
+
+def mirror_smpl(rotmats: np.ndarray, transl: np.ndarray, rest_pelvis: np.ndarray, H: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """SMPL rotations and translation of a body's mirror image.
+
+    Args:
+        rotmats: [T, 24, 3, 3] global orient then the 23 local rotations.
+        transl: [T, 3] m.
+        rest_pelvis: [T, 3] rest pelvis J0 (m); the mirror keeps the shape.
+        H: [3, 3] reflection (the frame of ``rotmats[:, 0]`` and ``transl``).
+
+    Returns:
+        rotmats [T, 24, 3, 3] (left and right joints swapped, each local
+        rotation conjugated by the body's mirror; the root by ``H`` on the
+        left and the body's mirror on the right, so it stays a rotation) and
+        transl [T, 3].
+    """
+    out = rotmats[:, _FLIP_29[:24]]
+    out = _BODY_MIRROR @ out @ _BODY_MIRROR
+    out[:, 0] = H @ rotmats[:, 0] @ _BODY_MIRROR
+    return out.astype(rotmats.dtype), ((transl + rest_pelvis) @ H.T - rest_pelvis).astype(transl.dtype)
 
 
 class WindowDataset:
@@ -286,10 +336,11 @@ class WindowDataset:
         kinds = {("smpl" if s.labels is not None else f"keypoints:{s.keypoints.skeleton}") for s in self.sessions}
         if len(kinds) > 1:
             raise ValueError(f"sessions of one split need the same kind of targets, got {sorted(kinds)}")
-        self.rotate = augmentation is not None and augmentation.rotation_deg > 0 and all(
-            s.label_frame == "radar" for s in self.sessions)
-        if augmentation is not None and augmentation.rotation_deg > 0 and not self.rotate:
-            log.info("rotation augmentation disabled: labels are not in the radar frame")
+        radar_frame = all(s.label_frame == "radar" for s in self.sessions)
+        self.rotate = augmentation is not None and augmentation.rotation_deg > 0 and radar_frame
+        self.mirror = augmentation is not None and augmentation.mirror > 0 and radar_frame
+        if augmentation is not None and (augmentation.rotation_deg > 0 or augmentation.mirror > 0) and not radar_frame:
+            log.info("rotation and mirror augmentations disabled: labels are not in the radar frame")
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -357,6 +408,8 @@ class WindowDataset:
             c = data.columns.index("doppler")
             points[..., c] += rng.normal(0.0, aug.doppler_noise_mps, points.shape[:-1]).astype(np.float32)
         angle = np.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
+        if self.mirror and rng.random() < aug.mirror:
+            self._mirror(out, data, s, e)
         if self.rotate:
             R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
             points[..., :3] = points[..., :3] @ R.T
@@ -368,6 +421,19 @@ class WindowDataset:
             if "keypoints" in out:
                 out["keypoints"] = out["keypoints"] @ R.T  # [T, J, 3]; NaN (untracked) stays NaN
         points[~mask] = 0.0
+
+    def _mirror(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int) -> None:
+        H = vertical_mirror(data.T_world_from_radar)  # [3, 3] radar frame
+        out["points"][..., :3] = out["points"][..., :3] @ H.T.astype(np.float32)
+        if data.labels is not None:
+            out["rotmats"], out["transl"] = mirror_smpl(out["rotmats"], out["transl"], data.rest_pelvis[s:e], H)
+            out["joints"] = (out["joints"][:, _FLIP_29] @ H.T).astype(np.float32)
+            out["joint_confidence"] = out["joint_confidence"][:, _FLIP_29]
+            out["contacts"] = out["contacts"][:, _FLIP_CONTACTS]
+        if "keypoints" in out:
+            flip = get_skeleton(self.keypoint_skeleton).flip_permutation()
+            out["keypoints"] = (out["keypoints"][:, flip] @ H.T).astype(np.float32)
+            out["keypoint_confidence"] = out["keypoint_confidence"][:, flip]
 
     def batch(self, indices: Sequence[int], generators: Sequence[np.random.Generator | None] | None = None
               ) -> tuple[RadarFrames, StudentTargets]:

@@ -15,6 +15,8 @@ from wavecap.student.data import (
     Augmentation,
     WindowDataset,
     load_session,
+    mirror_smpl,
+    vertical_mirror,
     split_sessions,
     time_block_split,
     window_ranges,
@@ -105,6 +107,40 @@ def test_rotation_augmentation_turns_points_and_labels_together(session, body_mo
     fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(turned["betas"]),
                     torch.from_numpy(turned["transl"])).joints29.numpy()
     np.testing.assert_allclose(fk, turned["joints"], atol=1e-4)
+
+
+def test_mirror_augmentation_reflects_points_and_labels_together(session, body_model):
+    data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
+    still = dict(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
+    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still)).item(0, np.random.default_rng(0))
+    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still, mirror=1.0))
+    mirrored = dataset.item(0, np.random.default_rng(0))
+    assert dataset.mirror
+    # Through a plane holding the radar: ranges and Doppler unchanged; world heights kept (the radar is tilted).
+    mask = plain["point_mask"]
+    np.testing.assert_allclose(np.linalg.norm(mirrored["points"][..., :3], axis=-1)[mask],
+                               np.linalg.norm(plain["points"][..., :3], axis=-1)[mask], atol=1e-5)
+    np.testing.assert_allclose(mirrored["points"][..., 3:], plain["points"][..., 3:])
+    up = data.T_world_from_radar[2, :3]  # world z of a radar-frame vector
+    flip = get_skeleton("hybrik29").flip_permutation()
+    np.testing.assert_allclose(mirrored["joints"] @ up, plain["joints"][:, flip] @ up, atol=1e-5)
+    np.testing.assert_allclose(mirrored["points"][..., :3][mask] @ up, plain["points"][..., :3][mask] @ up, atol=1e-5)
+    # Left and right swap: the mirrored left ankle is where the right ankle's reflection is, not its own.
+    lank, rank = 7, 8
+    assert np.abs(mirrored["joints"][:, lank] - plain["joints"][:, lank]).max() > 0.05
+    np.testing.assert_array_equal(mirrored["contacts"], plain["contacts"][:, [2, 3, 0, 1]])
+    # The SMPL parameters give the mirrored joints up to the body's own asymmetry (mm).
+    rot = torch.from_numpy(mirrored["rotmats"])
+    fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(mirrored["betas"]),
+                    torch.from_numpy(mirrored["transl"])).joints29.numpy()
+    assert np.linalg.norm(fk - mirrored["joints"], axis=-1).mean() < 0.01
+    assert np.allclose(np.linalg.det(mirrored["rotmats"]), 1.0, atol=1e-5)
+    # One reflection maps the points; mirroring the labels twice is the identity.
+    H = vertical_mirror(data.T_world_from_radar)
+    np.testing.assert_allclose(plain["points"][..., :3][mask] @ H.T, mirrored["points"][..., :3][mask], atol=1e-5)
+    back_rot, back_transl = mirror_smpl(mirrored["rotmats"], mirrored["transl"], data.rest_pelvis[:16], H)
+    np.testing.assert_allclose(back_rot, plain["rotmats"], atol=1e-5)
+    np.testing.assert_allclose(back_transl, plain["transl"], atol=1e-5)
 
 
 def test_rotation_disabled_for_world_frame_labels(session, body_model):
