@@ -68,49 +68,85 @@ def smooth_frames(x: torch.Tensor, mask: torch.Tensor, frames: int, causal: bool
     return sums[..., :-1] / sums[..., -1:].clamp_min(1e-12)
 
 
+class _LocalBlock(nn.Module):
+    """x + mix(gelu(depthwise dilated conv(x))) over a span of (K - 1) * dilation + 1 frames."""
+
+    def __init__(self, dim: int, frames: int, dilation: int, causal: bool) -> None:
+        super().__init__()
+        self.span = (frames - 1) * dilation + 1
+        self.causal = causal
+        self.conv = nn.Conv1d(dim, dim, frames, dilation=dilation, groups=dim)
+        self.mix = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, C] -> [B, T, C], zeros beyond either end."""
+        h = F.pad(x.transpose(1, 2), window_padding(self.span, self.causal))  # [B, C, T + span - 1]
+        return x + self.mix(F.gelu(self.conv(h).transpose(1, 2)))
+
+    def step(self, window: torch.Tensor) -> torch.Tensor:
+        """[B, span, C] the last inputs, oldest first -> [B, 1, C] the causal output of the newest."""
+        mixed = self.conv(window.transpose(1, 2)).transpose(1, 2)  # [B, 1, C]: span inputs, no padding
+        return window[:, -1:] + self.mix(F.gelu(mixed))
+
+
 class LocalMixing(nn.Module):
-    """Residual depthwise convolution over a few neighbouring frames.
+    """Residual depthwise convolutions over neighbouring frames, before the temporal model.
 
     Why: one radar frame holds a couple of dozen points, mostly on the parts
     that move (static returns are filtered out), so a pose needs the points
     of several frames; FAVOR+'s attention is global and smooth, and does not
-    single out the next or previous frame. Offline the kernel is centred on
-    the frame; causal models look back only (so streaming keeps the last
-    ``frames - 1`` inputs).
+    single out the next or previous frame. Block i has kernel K and dilation
+    2^i, so ``layers`` blocks see (K - 1)(2^layers - 1) + 1 frames. Offline
+    the kernels are centred on the frame; causal models look back only (so
+    streaming keeps each block's last inputs, :meth:`step`).
 
     Args:
         dim: features C.
         frames: kernel length K (odd when not causal).
-        causal: frame t sees frames t-K+1..t only.
+        causal: frame t sees frames up to t only.
+        layers: blocks.
     """
 
-    def __init__(self, dim: int, frames: int, causal: bool) -> None:
+    def __init__(self, dim: int, frames: int, causal: bool, layers: int = 1) -> None:
         super().__init__()
         if not causal and frames % 2 == 0:
             raise ValueError(f"an offline local mixing kernel must be odd (centred), got {frames}")
+        if layers < 1:
+            raise ValueError(f"local mixing needs at least one layer, got {layers}")
         self.frames = frames
         self.causal = causal
-        self.conv = nn.Conv1d(dim, dim, frames, groups=dim)
-        self.mix = nn.Linear(dim, dim)
+        self.blocks = nn.ModuleList(_LocalBlock(dim, frames, 2 ** i, causal) for i in range(layers))
+
+    @property
+    def spans(self) -> list[int]:
+        """Frames each block's kernel covers (the inputs a stream keeps per block)."""
+        return [block.span for block in self.blocks]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """[B, T, C] -> [B, T, C]; padded frames (mask False) count as zeros, as beyond either end."""
-        if mask is not None:
-            x = x.masked_fill(~mask.bool()[..., None], 0.0)
-        h = F.pad(x.transpose(1, 2), window_padding(self.frames, self.causal))  # [B, C, T + K - 1]
-        return x + self.mix(F.gelu(self.conv(h).transpose(1, 2)))
+        for block in self.blocks:
+            if mask is not None:
+                x = x.masked_fill(~mask.bool()[..., None], 0.0)
+            x = block(x)
+        return x
 
-    def step(self, window: torch.Tensor) -> torch.Tensor:
-        """The causal output of a stream's newest frame from its last K inputs.
+    def step(self, windows: list[torch.Tensor], x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Advance a stream by its newest frame.
 
         Args:
-            window: [B, K, C] the last K inputs, oldest first (zeros before the stream).
+            windows: per block, [B, span, C] its last inputs, oldest first
+                (zeros before the stream: the causal kernels' left padding).
+            x: [B, 1, C] the newest frame's input.
 
         Returns:
-            [B, 1, C], what :meth:`forward` gives at that frame.
+            the updated windows, and [B, 1, C] what :meth:`forward` gives at that frame.
         """
-        mixed = self.conv(window.transpose(1, 2)).transpose(1, 2)  # [B, 1, C]: K inputs, no padding
-        return window[:, -1:] + self.mix(F.gelu(mixed))
+        updated = []
+        for block, window in zip(self.blocks, windows):
+            window = torch.cat([window[:, 1:], x], dim=1)  # [B, span, C]
+            updated.append(window)
+            x = block.step(window)
+        return updated, x
 
 
 class RadarStudent(nn.Module):
@@ -134,6 +170,7 @@ class RadarStudent(nn.Module):
             None = the whole sequence at once.
         local_frames: kernel of the :class:`LocalMixing` between the frame
             encoder and the temporal model; 0 = none.
+        local_layers: its blocks (dilations 1, 2, 4, ...).
         offset_frames: the translation and keypoints are offsets from the
             body anchor averaged over this many frames (:func:`smooth_frames`;
             centred offline, trailing when causal). Why offsets: a person
@@ -147,11 +184,11 @@ class RadarStudent(nn.Module):
     def __init__(self, encoder: nn.Module, temporal: TemporalModel, dim: int,
                  keypoint_heads: Mapping[str, int] | None = None, num_betas: int = 10,
                  encode_chunk_frames: int = 128, chunk_frames: int | None = DEFAULT_CHUNK_FRAMES,
-                 local_frames: int = 0, offset_frames: int = 1) -> None:
+                 local_frames: int = 0, offset_frames: int = 1, local_layers: int = 1) -> None:
         super().__init__()
         self.encoder = encoder
         self.input_projection = nn.Linear(encoder.out_dim, dim)
-        self.local = LocalMixing(dim, local_frames, temporal.causal) if local_frames else None
+        self.local = LocalMixing(dim, local_frames, temporal.causal, local_layers) if local_frames else None
         self.offset_frames = int(offset_frames)
         self.temporal = temporal
         self.smpl_head = SMPLHead(dim, num_betas)
@@ -282,5 +319,6 @@ def build_student(cfg: Mapping[str, Any], causal: bool | None = None) -> RadarSt
             encode_chunk_frames=int(cfg.get("encode_chunk_frames", 128)),
             chunk_frames=chunk,
             local_frames=int(cfg.get("local_frames", 0)),
+            local_layers=int(cfg.get("local_layers", 1)),
             offset_frames=int(cfg.get("offset_frames", 1)),
         )

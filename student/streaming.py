@@ -69,10 +69,10 @@ class StreamingStudent:
             for part in self.parts
         ]  # per layer [B, H, M, D+1]
         self.betas_sum: torch.Tensor | None = None
-        local = self.model.local
-        # [B, K, C] local mixing's last inputs, zeros before the stream (its causal kernel's left padding)
-        self.recent = None if local is None else torch.zeros(
-            self.batch_size, local.frames, self.model.input_projection.out_features, device=device)
+        local, dim = self.model.local, self.model.input_projection.out_features
+        # per local mixing block [B, span, C] its last inputs, zeros before the stream (the causal left padding)
+        self.recent = None if local is None else [
+            torch.zeros(self.batch_size, span, dim, device=device) for span in local.spans]
         # Anchor state: per-frame [x, y, z, count] point sums of the window, and of the whole stream.
         self.anchor_window: list[torch.Tensor] = []  # each [B, 4]
         self.recent_anchors: list[torch.Tensor] = []  # each [B, 1, 3], for the translation offset
@@ -107,8 +107,7 @@ class StreamingStudent:
         anchor = self._anchor(frame)  # [B, 1, 3] or None
         x = self.model.encode(frame, anchor)  # [B, 1, C]
         if self.recent is not None:
-            self.recent = torch.cat([self.recent[:, 1:], x], dim=1)  # [B, K, C]
-            x = self.model.local.step(self.recent)
+            self.recent, x = self.model.local.step(self.recent, x)
         x = x[:, 0]  # [B, C]
         pos_emb = temporal.positions(1, self.frame_index, x.dtype, x.device)  # [1, 1, D]
         for part, total in zip(self.parts, self.sums):

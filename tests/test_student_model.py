@@ -105,20 +105,29 @@ def test_smooth_frames_causal_uses_the_past_only():
     torch.testing.assert_close(smooth_frames(x, mask, 1, causal=False), x)
 
 
-def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation():
+@pytest.mark.parametrize("layers", [1, 3])
+def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation(layers):
     torch.manual_seed(0)
-    x = torch.randn(2, 12, 8)
+    x = torch.randn(2, 40, 8)
     changed = x.clone()
-    changed[:, 7:] += 5.0  # frames 7.. differ
-    offline, causal = LocalMixing(8, 5, causal=False), LocalMixing(8, 5, causal=True)
+    changed[:, 27:] += 5.0  # frames 27.. differ
+    offline, causal = LocalMixing(8, 5, False, layers), LocalMixing(8, 5, True, layers)
+    reach = 2 * (2 ** layers - 1)  # frames ahead a centred stack sees: (K - 1) / 2 per dilation step
     with torch.no_grad():
-        assert torch.equal(causal(x)[:, :7], causal(changed)[:, :7])  # no look-ahead
-        assert torch.equal(offline(x)[:, :5], offline(changed)[:, :5])  # centred: two frames ahead
-        assert not torch.allclose(offline(x)[:, 5], offline(changed)[:, 5])
-        mask = torch.ones(2, 12, dtype=torch.bool)
-        mask[1, 9:] = False
+        assert torch.equal(causal(x)[:, :27], causal(changed)[:, :27])  # no look-ahead
+        assert torch.equal(offline(x)[:, :27 - reach], offline(changed)[:, :27 - reach])
+        assert not torch.allclose(offline(x)[:, 27 - reach], offline(changed)[:, 27 - reach])
+        mask = torch.ones(2, 40, dtype=torch.bool)
+        mask[1, 33:] = False
         padded = offline(changed.masked_fill(~mask[..., None], 1e3), mask)
-        torch.testing.assert_close(padded[1, :9], offline(changed[1:, :9])[0])
+        torch.testing.assert_close(padded[1, :33], offline(changed[1:, :33])[0])
+        # A stream through step() gives the causal forward frame by frame.
+        windows = [torch.zeros(2, span, 8) for span in causal.spans]
+        stepped = []
+        for t in range(40):
+            windows, y = causal.step(windows, x[:, t:t + 1])
+            stepped.append(y)
+        torch.testing.assert_close(torch.cat(stepped, 1), causal(x))
     with pytest.raises(ValueError, match="odd"):
         LocalMixing(8, 4, causal=False)
 

@@ -65,19 +65,23 @@ class RunPaths:
 def capture_overrides(cfg: DictConfig) -> list[dict[str, object]]:
     """Simulator overrides of every capture, training captures first, the held-out one last.
 
-    Training capture i: seed ``train_seed + i``, motions ``train_motions``
-    rotated by i (the first ``motions_per_capture``), a subject shape drawn
-    from that seed. The held-out capture has its own seed, motion order and
-    shape, none of which a training capture uses.
+    Training capture i: seed ``train_seed + i``, a subject shape and an
+    order of ``train_motions`` (the first ``motions_per_capture``) drawn from
+    that seed. The order is random, not one cycle rotated: a student trained on
+    one fixed sequence learns which movement comes next, and failed on a
+    held-out capture that played them in another order. The held-out capture
+    has its own seed, motion order and shape, none of which a training
+    capture uses.
     """
     cap = cfg.captures
     motions = list(cap.train_motions)
     out: list[dict[str, object]] = []
     for i in range(int(cap.train)):
         seed = int(cap.train_seed) + i
+        rng = np.random.default_rng(seed)
         betas = np.zeros(10)
-        betas[:4] = np.random.default_rng(seed).normal(0.0, float(cap.train_betas_std), 4)
-        order = motions[i % len(motions):] + motions[:i % len(motions)]
+        betas[:4] = rng.normal(0.0, float(cap.train_betas_std), 4)
+        order = [motions[k] for k in rng.permutation(len(motions))]
         out.append({"seconds": float(cap.train_seconds), "seed": seed, "motions": order[:int(cap.motions_per_capture)],
                     "betas": [round(float(b), 4) for b in betas], "subject_id": f"sim-train-{i}"})
     out.append({"seconds": float(cap.heldout_seconds), "seed": int(cap.heldout_seed),
