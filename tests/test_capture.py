@@ -89,6 +89,24 @@ def test_radar_mount_pose():
     np.testing.assert_allclose(T[:3, 3], [1.0, 2.0, 1.5])
 
 
+@pytest.mark.parametrize("facing_deg", [-90.0, 0.0, 135.0])
+def test_subject_starts_at_the_configured_heading(facing_deg):
+    from dataclasses import replace
+
+    from wavecap.datasets.sim.capture import build_motion
+
+    body_model = build_body_model("stand-in")
+    motion = build_motion(replace(_config(0), subject_facing_deg=facing_deg), body_model)
+    with torch.no_grad():
+        joints = body_model(*(torch.tensor(np.array(a[:1]), dtype=torch.float32) for a in (
+            motion.global_orient, motion.body_pose, np.broadcast_to(motion.betas, (1, 10)), motion.transl))).joints29[0]
+    # The body's forward is its left-to-right hip axis turned a quarter left about up (z).
+    right = (joints[2] - joints[1]).numpy()
+    forward = np.cross([0.0, 0.0, 1.0], right)
+    heading = np.degrees(np.arctan2(forward[1], forward[0]))
+    assert abs((heading - facing_deg + 180.0) % 360.0 - 180.0) < 10.0
+
+
 def _config(seed: int) -> SimulatorConfig:
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
         cfg = compose(config_name="simulate_capture",

@@ -83,6 +83,10 @@ class SimulatorConfig:
         betas: [10] subject shape.
         subject_id: identifier written to the session.
         subject_position: (x, y) of the pelvis at the start (m, world).
+        subject_facing_deg: the direction the subject faces at the start,
+            counter-clockwise about world z from +x (deg); -90 faces the
+            sensors (-y). A student learns the body only from the headings
+            its training captures show it.
         velocity_dt_s: backward-difference step for the surface velocity that
             drives the radar's Doppler (s).
         camera, camera_clock, radar, radar_clock, radar_mount, scene, humanoid:
@@ -100,6 +104,7 @@ class SimulatorConfig:
     betas: tuple[float, ...] = (0.0,) * 10
     subject_id: str = "sim-subject"
     subject_position: tuple[float, float] = (0.0, 2.6)
+    subject_facing_deg: float = -90.0
     velocity_dt_s: float = 0.005
     camera: CameraConfig = field(default_factory=CameraConfig)
     camera_clock: ClockConfig = field(default_factory=ClockConfig)
@@ -186,8 +191,8 @@ def build_motion(config: SimulatorConfig, body_model: BodyModel) -> Motion:
 
     Each movement gets an equal share of the capture, with a tempo and an
     amplitude drawn from the configured ranges (``random_program``); the first
-    starts with the pelvis above ``subject_position`` facing the sensors
-    (-y), the others continue from where the previous one ended. Feet are
+    starts with the pelvis above ``subject_position`` facing
+    ``subject_facing_deg``, the others continue from where the previous one ended. Feet are
     grounded with the body model that gives the ground truth.
     """
     # Spare time per part: cross-fades overlap the parts, and the cut needs the last frame.
@@ -198,6 +203,7 @@ def build_motion(config: SimulatorConfig, body_model: BodyModel) -> Motion:
         config.motions, share, speed_range=config.speed_range, amplitude_range=config.amplitude_range,
         seed=config.seed, fps=config.motion_fps, blend_seconds=config.blend_seconds,
         betas=np.asarray(config.betas, dtype=np.float64), start_xy=config.subject_position,
+        facing=float(np.radians(config.subject_facing_deg)),
         options=config.motion_options, model=model,
     )
     frames = int(np.floor(config.seconds * motion.fps + 1e-9)) + 1

@@ -65,13 +65,14 @@ class RunPaths:
 def capture_overrides(cfg: DictConfig) -> list[dict[str, object]]:
     """Simulator overrides of every capture, training captures first, the held-out one last.
 
-    Training capture i: seed ``train_seed + i``, a subject shape and an
-    order of ``train_motions`` (the first ``motions_per_capture``) drawn from
-    that seed. The order is random, not one cycle rotated: a student trained on
-    one fixed sequence learns which movement comes next, and failed on a
-    held-out capture that played them in another order. The held-out capture
-    has its own seed, motion order and shape, none of which a training
-    capture uses.
+    Training capture i: seed ``train_seed + i``, and drawn from that seed a
+    subject shape, an order of ``train_motions`` (the first
+    ``motions_per_capture``) and the subject's starting heading. Why random
+    orders and headings: the radar sees a body differently from every side,
+    and a student learns only the headings its captures show it; trained on
+    one cycle of movements rotated per capture, it also learns which movement
+    comes next. The held-out capture has its own seed, motion order, shape
+    and heading.
     """
     cap = cfg.captures
     motions = list(cap.train_motions)
@@ -82,11 +83,13 @@ def capture_overrides(cfg: DictConfig) -> list[dict[str, object]]:
         betas = np.zeros(10)
         betas[:4] = rng.normal(0.0, float(cap.train_betas_std), 4)
         order = [motions[k] for k in rng.permutation(len(motions))]
+        facing = float(rng.uniform(*cap.train_facing_deg))
         out.append({"seconds": float(cap.train_seconds), "seed": seed, "motions": order[:int(cap.motions_per_capture)],
-                    "betas": [round(float(b), 4) for b in betas], "subject_id": f"sim-train-{i}"})
+                    "betas": [round(float(b), 4) for b in betas], "subject_id": f"sim-train-{i}",
+                    "subject_facing_deg": round(facing, 2)})
     out.append({"seconds": float(cap.heldout_seconds), "seed": int(cap.heldout_seed),
                 "motions": list(cap.heldout_motions), "betas": [float(b) for b in cap.heldout_betas],
-                "subject_id": str(cap.heldout_subject)})
+                "subject_id": str(cap.heldout_subject), "subject_facing_deg": float(cap.heldout_facing_deg)})
     return out
 
 
