@@ -123,6 +123,10 @@ def build_datasets(cfg: DictConfig, body_model: BodyModel) -> tuple[WindowDatase
                                       int(split.val_every))
             train_ranges.append(tr)
             val_ranges.append(va)
+        if not any(val_ranges):
+            raise ValueError(f"split.mode=blocks leaves no validation frames: every session is shorter than "
+                             f"split.val_every x split.block_s = {int(split.val_every) * float(split.block_s):g} s; "
+                             "shorten the blocks or split by session")
     else:
         raise ValueError(f"split.mode must be 'session' or 'blocks', got {split.mode!r}")
     return (WindowDataset(train_data, train_ranges, window, stride, augmentation),

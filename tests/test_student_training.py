@@ -83,3 +83,11 @@ def test_ddp_two_gloo_ranks_match_one_rank(sessions, tmp_path):
     initial = build_student(compose_train(one).student).state_dict()
     assert _max_diff(a, b) <= 1e-5
     assert _max_diff(a, initial) > 1e-3  # the steps did train
+
+
+def test_block_split_without_validation_frames_is_a_clear_error(sessions, tmp_path):
+    train_paths, _ = sessions
+    cfg = compose_train(train_overrides(train_paths, [], tmp_path / "run", steps=1, **{
+        "val_sessions": "[]", "split.mode": "blocks", "split.block_s": 60.0, "split.val_every": 5}))
+    with pytest.raises(ValueError, match="no validation frames"):
+        build_datasets(cfg, build_body_model("stand-in"))
