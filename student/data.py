@@ -257,6 +257,15 @@ class Augmentation:
             condition as ``rotation_deg``. Range and radial velocity are
             unchanged by it; the subject's shape (betas) is kept, as SMPL's
             shape space is close to symmetric.
+        view_rotation_deg: rotation about the vertical through the body (the
+            window's mean labelled pelvis), uniform in [-view_rotation_deg,
+            view_rotation_deg], applied to points and labels together (same
+            condition as ``rotation_deg``). Unlike ``rotation_deg`` it turns
+            the body relative to the radar, so the radar sees it from another
+            side: approximate, as the Doppler column (radial velocity) and
+            which surfaces face the radar are kept. Why: a student learns a
+            body only from the headings its captures show, and a handful of
+            captures leaves gaps between them.
     """
 
     point_dropout: float = 0.1
@@ -265,6 +274,7 @@ class Augmentation:
     doppler_noise_mps: float = 0.05
     rotation_deg: float = 30.0
     mirror: float = 0.0
+    view_rotation_deg: float = 0.0
 
 
 def vertical_rotation(T_world_from_radar: np.ndarray, angle: float) -> np.ndarray:
@@ -339,7 +349,10 @@ class WindowDataset:
         radar_frame = all(s.label_frame == "radar" for s in self.sessions)
         self.rotate = augmentation is not None and augmentation.rotation_deg > 0 and radar_frame
         self.mirror = augmentation is not None and augmentation.mirror > 0 and radar_frame
-        if augmentation is not None and (augmentation.rotation_deg > 0 or augmentation.mirror > 0) and not radar_frame:
+        self.view_rotate = (augmentation is not None and augmentation.view_rotation_deg > 0 and radar_frame
+                            and all(s.labels is not None for s in self.sessions))
+        if augmentation is not None and not radar_frame and (
+                augmentation.rotation_deg > 0 or augmentation.mirror > 0 or augmentation.view_rotation_deg > 0):
             log.info("rotation and mirror augmentations disabled: labels are not in the radar frame")
 
     def __len__(self) -> int:
@@ -410,6 +423,8 @@ class WindowDataset:
         angle = np.radians(rng.uniform(-aug.rotation_deg, aug.rotation_deg))
         if self.mirror and rng.random() < aug.mirror:
             self._mirror(out, data, s, e)
+        if self.view_rotate:
+            self._turn_view(out, data, s, e, np.radians(rng.uniform(-aug.view_rotation_deg, aug.view_rotation_deg)))
         if self.rotate:
             R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
             points[..., :3] = points[..., :3] @ R.T
@@ -421,6 +436,18 @@ class WindowDataset:
             if "keypoints" in out:
                 out["keypoints"] = out["keypoints"] @ R.T  # [T, J, 3]; NaN (untracked) stays NaN
         points[~mask] = 0.0
+
+    def _turn_view(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int, angle: float) -> None:
+        valid = data.labels.valid[s:e]
+        if not valid.any():
+            return
+        R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
+        centre = out["joints"][valid, 0].mean(0)  # [3] the window's mean pelvis
+        j0 = data.rest_pelvis[s:e]  # [T, 3]
+        out["points"][..., :3] = (out["points"][..., :3] - centre) @ R.T + centre
+        out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
+        out["transl"] = (out["transl"] + j0 - centre) @ R.T + centre - j0
+        out["joints"] = (out["joints"] - centre) @ R.T + centre
 
     def _mirror(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int) -> None:
         H = vertical_mirror(data.T_world_from_radar)  # [3, 3] radar frame

@@ -143,6 +143,31 @@ def test_mirror_augmentation_reflects_points_and_labels_together(session, body_m
     np.testing.assert_allclose(back_transl, plain["transl"], atol=1e-5)
 
 
+def test_view_rotation_turns_body_and_points_about_the_pelvis(session, body_model):
+    data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
+    still = dict(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
+    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still)).item(0, np.random.default_rng(0))
+    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still, view_rotation_deg=90.0))
+    turned = dataset.item(0, np.random.default_rng(0))
+    assert dataset.view_rotate
+    # One rigid motion maps joints and points; the window's mean pelvis stays put, so the body turns in place.
+    src, dst = plain["joints"].reshape(-1, 3), turned["joints"].reshape(-1, 3)
+    cs, cd = src.mean(0), dst.mean(0)
+    u, _, vt = np.linalg.svd((src - cs).T @ (dst - cd))
+    R = (u @ vt).T
+    assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) > 1.0
+    np.testing.assert_allclose((src - cs) @ R.T + cd, dst, atol=1e-4)
+    mask = plain["point_mask"]
+    np.testing.assert_allclose((plain["points"][..., :3][mask] - cs) @ R.T + cd, turned["points"][..., :3][mask],
+                               atol=1e-4)
+    np.testing.assert_allclose(turned["joints"][:, 0].mean(0), plain["joints"][:, 0].mean(0), atol=1e-5)
+    np.testing.assert_allclose(turned["points"][..., 3:], plain["points"][..., 3:])  # Doppler and SNR kept
+    rot = torch.from_numpy(turned["rotmats"])
+    fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(turned["betas"]),
+                    torch.from_numpy(turned["transl"])).joints29.numpy()
+    np.testing.assert_allclose(fk, turned["joints"], atol=1e-4)
+
+
 def test_rotation_disabled_for_world_frame_labels(session, body_model):
     data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
     data.labels = transform_labels(data.labels, data.T_world_from_radar, "world", body_model)
