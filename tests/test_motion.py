@@ -170,6 +170,20 @@ def test_walk_path_loops_end_where_they_began(model):
     assert pelvis[len(pelvis) // 4, 0] < pelvis[0, 0] - 0.2  # a right loop from facing -y heads towards -x
 
 
+def test_a_looping_walk_in_a_program_hands_on_its_starting_heading(model):
+    # The next movement's cross-fade starts blend_seconds before the walk ends and continues the heading found
+    # there, so the loops close by then: the movements after the walk face where the subject faced before it.
+    from wavecap.datasets.motion.program import random_program
+
+    program = random_program(["squat", "walk_path", "squat"], 5.5, seed=3, blend_seconds=0.5,
+                             options={"walk_path": {"loop_radius": -0.8}}, model=model)
+    headings = np.array([heading_of(r) for r in program.rotations()[:, 0]])  # [T] rad
+    before, after = headings[program.segment == "squat"][[0, -1]]
+    assert math.remainder(after - before, 2 * math.pi) == pytest.approx(0.0, abs=math.radians(5))
+    walking = headings[program.segment == "walk_path"]
+    assert np.abs(np.angle(np.exp(1j * (walking - before)))).max() > math.radians(150)  # it did turn round
+
+
 def test_turn_turns_by_the_requested_angle(model):
     motion = generate("turn", 4.0, turn_angle=math.pi / 2)
     turned = heading_of(motion.rotations()[-1, 0]) - heading_of(motion.rotations()[0, 0])

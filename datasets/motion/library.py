@@ -45,17 +45,19 @@ def _walk_in_place(t, style, speed, amplitude):
     return gait.march(t, style, speed, amplitude, np.zeros_like(t))
 
 
-def _walk_path(t, style, speed, amplitude, curvature, loop_radius, distance=None):
+def _walk_path(t, style, speed, amplitude, curvature, loop_radius, settle_seconds=0.0, distance=None):
     # The heading turns with the distance walked, known after a straight pass.
     if distance is None:
         heading = np.zeros_like(t)
     elif loop_radius == 0.0:
         heading = curvature * distance
     else:
-        # Whole circles of radius <= |loop_radius|: the walk ends where it began,
-        # so a long walk never leaves the room or the sensors' view.
-        loops = math.ceil(distance[-1] / (2 * math.pi * abs(loop_radius)))
-        heading = math.copysign(2 * math.pi * loops, loop_radius) * distance / max(distance[-1], 1e-9)
+        # Whole circles of radius <= |loop_radius|, closed settle_seconds before the end: the walk comes back
+        # to where it began, facing as it began, so a long walk never leaves the room or the sensors' view.
+        # A following cross-fade starts settle_seconds before the end and continues the heading found there.
+        closed = distance[np.searchsorted(t, t[-1] - settle_seconds, side="right") - 1]
+        loops = max(1, math.ceil(closed / (2 * math.pi * abs(loop_radius))))
+        heading = math.copysign(2 * math.pi * loops, loop_radius) * np.minimum(distance / max(closed, 1e-9), 1.0)
     return gait.walk(t, style, speed, amplitude, heading)
 
 
@@ -67,10 +69,10 @@ def _turn(t, style, speed, amplitude, turn_angle):
 
 MOVEMENTS: dict[str, Movement] = {
     "walk_in_place": Movement(_walk_in_place, description="marching on the spot"),
-    "walk_path": Movement(_walk_path, {"curvature": 0.0, "loop_radius": 0.0},
+    "walk_path": Movement(_walk_path, {"curvature": 0.0, "loop_radius": 0.0, "settle_seconds": 0.0},
                           description="walking forward; curvature (1/m, > 0 turns left) bends the path into an arc; "
                                       "loop_radius (m, > 0 left, < 0 right) instead walks whole circles no wider "
-                                      "than that, ending where it began"),
+                                      "than that, closed settle_seconds (s) before the end, then straight on"),
     "turn": Movement(_turn, {"turn_angle": math.pi},
                      description="stepping round on the spot by turn_angle (rad, > 0 counter-clockwise)"),
     "squat": Movement(exercises.squat, description="body-weight squats"),

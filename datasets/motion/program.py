@@ -57,10 +57,18 @@ def random_program(
     motions = [
         generate(name, seconds, fps=fps, speed=float(rng.uniform(*speed_range)),
                  amplitude=float(rng.uniform(*amplitude_range)), betas=betas, seed=int(rng.integers(2**31)),
-                 facing=facing, start_xy=start_xy, model=model, **dict(options.get(name, {})))
+                 facing=facing, start_xy=start_xy, model=model, **_movement_options(name, options, blend_seconds))
         for name in movements
     ]
     return sequence(motions, blend_seconds=blend_seconds, model=model)
+
+
+def _movement_options(name: str, options: Mapping[str, Mapping[str, Any]], blend_seconds: float) -> dict[str, Any]:
+    """A movement's options; walk_path closes its loops where the next cross-fade begins, unless told otherwise."""
+    chosen = dict(options.get(name, {}))
+    if name == "walk_path":
+        chosen.setdefault("settle_seconds", blend_seconds)
+    return chosen
 
 
 def program_from_config(cfg: Any) -> Motion:
