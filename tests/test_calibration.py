@@ -194,7 +194,8 @@ def test_recovers_a_perturbed_simulated_capture_within_the_issue_bounds(tmp_path
 
     from wavecap.datasets.sim.capture import SimulatorConfig, SyntheticCapture, write_session
 
-    overrides = ["seconds=12", "seed=7", "motions=[walk_path,lunge_left]", "radar_mount.yaw_deg=20",
+    overrides = ["seconds=12", "seed=7", "motions=[walk_path,lunge_left]", "motion_options.walk_path.loop_radius=-1.2",
+                 "radar_mount.yaw_deg=20",
                  "radar_mount.pitch_deg=-6", "radar_mount.position=[0.3,0.0,1.1]", "camera.width=32",
                  "camera.height=24", "camera.fps=5", "out=unused"]
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
