@@ -79,14 +79,27 @@ def test_session_split_is_disjoint_and_order_free():
     assert split_sessions(paths[::-1], 0.25, seed=3) == (train, val)
 
 
-def test_rotation_augmentation_turns_points_and_labels_together(session, body_model):
+STILL = dict(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
+
+
+def _window_pair(session, body_model, **augment):
+    """The session, its first 16-frame window as it is and augmented by ``augment`` (only), and that dataset."""
     data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
+    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**STILL)).item(0, np.random.default_rng(0))
+    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**{**STILL, **augment}))
+    return data, plain, dataset.item(0, np.random.default_rng(0)), dataset
+
+
+def _fk_joints(body_model, item):
+    """[T, 29, 3] joints of a window's SMPL targets through the body model."""
+    rot = torch.from_numpy(item["rotmats"])
+    return body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(item["betas"]),
+                      torch.from_numpy(item["transl"])).joints29.numpy()
+
+
+def test_rotation_augmentation_turns_points_and_labels_together(session, body_model):
+    data, plain, turned, dataset = _window_pair(session, body_model, rotation_deg=90.0)
     assert data.contacts.shape == (len(data), 4) and data.contacts.any()
-    off = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
-    turn = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=90.0)
-    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, off).item(0, np.random.default_rng(0))
-    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, turn)
-    turned = dataset.item(0, np.random.default_rng(0))
     assert dataset.rotate
     # The rotation is rigid about an axis through the radar: pairwise point
     # geometry, ranges and Doppler are unchanged; the joints move.
@@ -103,18 +116,11 @@ def test_rotation_augmentation_turns_points_and_labels_together(session, body_mo
     np.testing.assert_allclose(src @ R.T, dst, atol=1e-4)
     np.testing.assert_allclose(plain["points"][..., :3][mask] @ R.T, turned["points"][..., :3][mask], atol=1e-4)
     # The SMPL parameters agree with the turned joints (transl moved about the rest pelvis).
-    rot = torch.from_numpy(turned["rotmats"])
-    fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(turned["betas"]),
-                    torch.from_numpy(turned["transl"])).joints29.numpy()
-    np.testing.assert_allclose(fk, turned["joints"], atol=1e-4)
+    np.testing.assert_allclose(_fk_joints(body_model, turned), turned["joints"], atol=1e-4)
 
 
 def test_mirror_augmentation_reflects_points_and_labels_together(session, body_model):
-    data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
-    still = dict(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
-    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still)).item(0, np.random.default_rng(0))
-    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still, mirror=1.0))
-    mirrored = dataset.item(0, np.random.default_rng(0))
+    data, plain, mirrored, dataset = _window_pair(session, body_model, mirror=1.0)
     assert dataset.mirror
     # Through a plane holding the radar: ranges and Doppler unchanged; world heights kept (the radar is tilted).
     mask = plain["point_mask"]
@@ -130,10 +136,7 @@ def test_mirror_augmentation_reflects_points_and_labels_together(session, body_m
     assert np.abs(mirrored["joints"][:, lank] - plain["joints"][:, lank]).max() > 0.05
     np.testing.assert_array_equal(mirrored["contacts"], plain["contacts"][:, [2, 3, 0, 1]])
     # The SMPL parameters give the mirrored joints up to the body's own asymmetry (mm).
-    rot = torch.from_numpy(mirrored["rotmats"])
-    fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(mirrored["betas"]),
-                    torch.from_numpy(mirrored["transl"])).joints29.numpy()
-    assert np.linalg.norm(fk - mirrored["joints"], axis=-1).mean() < 0.01
+    assert np.linalg.norm(_fk_joints(body_model, mirrored) - mirrored["joints"], axis=-1).mean() < 0.01
     assert np.allclose(np.linalg.det(mirrored["rotmats"]), 1.0, atol=1e-5)
     # One reflection maps the points; mirroring the labels twice is the identity.
     H = vertical_mirror(data.T_world_from_radar)
@@ -144,11 +147,7 @@ def test_mirror_augmentation_reflects_points_and_labels_together(session, body_m
 
 
 def test_view_rotation_turns_body_and_points_about_the_pelvis(session, body_model):
-    data = load_session(str(session), body_model, COLUMNS, 32, targets="ground_truth")
-    still = dict(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
-    plain = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still)).item(0, np.random.default_rng(0))
-    dataset = WindowDataset([data], [[(0, len(data))]], 16, 16, Augmentation(**still, view_rotation_deg=90.0))
-    turned = dataset.item(0, np.random.default_rng(0))
+    _, plain, turned, dataset = _window_pair(session, body_model, view_rotation_deg=90.0)
     assert dataset.view_rotate
     # One rigid motion maps joints and points; the window's mean pelvis stays put, so the body turns in place.
     src, dst = plain["joints"].reshape(-1, 3), turned["joints"].reshape(-1, 3)
@@ -162,10 +161,7 @@ def test_view_rotation_turns_body_and_points_about_the_pelvis(session, body_mode
                                atol=1e-4)
     np.testing.assert_allclose(turned["joints"][:, 0].mean(0), plain["joints"][:, 0].mean(0), atol=1e-5)
     np.testing.assert_allclose(turned["points"][..., 3:], plain["points"][..., 3:])  # Doppler and SNR kept
-    rot = torch.from_numpy(turned["rotmats"])
-    fk = body_model(rot[:, 0], rot[:, 1:], torch.from_numpy(turned["betas"]),
-                    torch.from_numpy(turned["transl"])).joints29.numpy()
-    np.testing.assert_allclose(fk, turned["joints"], atol=1e-4)
+    np.testing.assert_allclose(_fk_joints(body_model, turned), turned["joints"], atol=1e-4)
 
 
 def test_rotation_disabled_for_world_frame_labels(session, body_model):
@@ -280,8 +276,8 @@ def test_keypoint_targets_prefer_the_sessions_calibration(keypoint_session, body
 def test_rotation_augmentation_turns_keypoints_with_points(keypoint_session, body_model):
     path, _, _ = keypoint_session
     data = load_session(str(path), body_model, COLUMNS, 8, targets="keypoints", keypoint_max_gap_s=0.1)
-    still = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=0.0)
-    turn = Augmentation(point_dropout=0.0, jitter_m=0.0, frame_drop=0.0, doppler_noise_mps=0.0, rotation_deg=90.0)
+    still = Augmentation(**STILL)
+    turn = Augmentation(**{**STILL, "rotation_deg": 90.0})
     plain = WindowDataset([data], [[(0, 16)]], 16, 16, still).item(0, np.random.default_rng(0))
     dataset = WindowDataset([data], [[(0, 16)]], 16, 16, turn)
     turned = dataset.item(0, np.random.default_rng(0))
