@@ -424,30 +424,26 @@ class WindowDataset:
         if self.mirror and rng.random() < aug.mirror:
             self._mirror(out, data, s, e)
         if self.view_rotate:
-            self._turn_view(out, data, s, e, np.radians(rng.uniform(-aug.view_rotation_deg, aug.view_rotation_deg)))
-        if self.rotate:
-            R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
-            points[..., :3] = points[..., :3] @ R.T
-            if data.labels is not None:
-                j0 = data.rest_pelvis[s:e]  # [T, 3]
-                out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
-                out["transl"] = (out["transl"] + j0) @ R.T - j0
-                out["joints"] = out["joints"] @ R.T
-            if "keypoints" in out:
-                out["keypoints"] = out["keypoints"] @ R.T  # [T, J, 3]; NaN (untracked) stays NaN
+            valid = data.labels.valid[s:e]
+            view = np.radians(rng.uniform(-aug.view_rotation_deg, aug.view_rotation_deg))
+            if valid.any():  # about the window's mean pelvis
+                self._turn(out, data, s, e, view, out["joints"][valid, 0].mean(0))
+        if self.rotate:  # about the radar
+            self._turn(out, data, s, e, angle, np.zeros(3, np.float32))
         points[~mask] = 0.0
 
-    def _turn_view(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int, angle: float) -> None:
-        valid = data.labels.valid[s:e]
-        if not valid.any():
-            return
+    def _turn(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int, angle: float,
+              centre: np.ndarray) -> None:
+        """Turn points and labels by ``angle`` (rad) about the world vertical through ``centre`` [3] (radar frame)."""
         R = vertical_rotation(data.T_world_from_radar, angle).astype(np.float32)  # [3, 3] radar frame
-        centre = out["joints"][valid, 0].mean(0)  # [3] the window's mean pelvis
-        j0 = data.rest_pelvis[s:e]  # [T, 3]
         out["points"][..., :3] = (out["points"][..., :3] - centre) @ R.T + centre
-        out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
-        out["transl"] = (out["transl"] + j0 - centre) @ R.T + centre - j0
-        out["joints"] = (out["joints"] - centre) @ R.T + centre
+        if data.labels is not None:
+            j0 = data.rest_pelvis[s:e]  # [T, 3]
+            out["rotmats"][:, 0] = R @ out["rotmats"][:, 0]
+            out["transl"] = (out["transl"] + j0 - centre) @ R.T + centre - j0
+            out["joints"] = (out["joints"] - centre) @ R.T + centre
+        if "keypoints" in out:
+            out["keypoints"] = (out["keypoints"] - centre) @ R.T + centre  # [T, J, 3]; NaN (untracked) stays NaN
 
     def _mirror(self, out: dict[str, np.ndarray], data: SessionData, s: int, e: int) -> None:
         H = vertical_mirror(data.T_world_from_radar)  # [3, 3] radar frame

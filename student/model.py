@@ -113,8 +113,6 @@ class LocalMixing(nn.Module):
             raise ValueError(f"an offline local mixing kernel must be odd (centred), got {frames}")
         if layers < 1:
             raise ValueError(f"local mixing needs at least one layer, got {layers}")
-        self.frames = frames
-        self.causal = causal
         self.blocks = nn.ModuleList(_LocalBlock(dim, frames, 2 ** i, causal) for i in range(layers))
 
     @property
@@ -124,9 +122,10 @@ class LocalMixing(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """[B, T, C] -> [B, T, C]; padded frames (mask False) count as zeros, as beyond either end."""
+        padding = None if mask is None else ~mask.bool()[..., None]  # [B, T, 1]
         for block in self.blocks:
-            if mask is not None:
-                x = x.masked_fill(~mask.bool()[..., None], 0.0)
+            if padding is not None:
+                x = x.masked_fill(padding, 0.0)
             x = block(x)
         return x
 
