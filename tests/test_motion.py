@@ -184,6 +184,22 @@ def test_a_looping_walk_in_a_program_hands_on_its_starting_heading(model):
     assert np.abs(np.angle(np.exp(1j * (walking - before)))).max() > math.radians(150)  # it did turn round
 
 
+@pytest.mark.parametrize("first", ["lunge_right", "side_lunge", "jumping_jacks"])
+def test_a_movement_ends_on_a_whole_rep_so_the_next_starts_with_the_feet_together(model, first):
+    # 6 s of lunges at 4 s per rep: a second rep would still have a foot out when the bend takes over, and
+    # the bend's planted feet would keep that split stance.
+    from wavecap.datasets.motion.program import random_program
+
+    program = random_program([first, "bend"], 6.0, speed_range=(1.0, 1.0), seed=1, blend_seconds=0.5, model=model)
+    joints = model(**program.to_torch(torch.float64), return_vertices=False).joints.numpy()  # [T, J, 3]
+    bend = joints[program.segment == "bend"]
+    stance = np.linalg.norm(bend[:, 7, :2] - bend[:, 8, :2], axis=1)  # ankle to ankle, horizontal (m)
+    assert stance.max() < 0.3
+    knees = np.degrees(geodesic_distance(torch.from_numpy(program.rotations()[program.segment == "bend"][:, [4, 5]]),
+                                         torch.eye(3, dtype=torch.float64)).numpy())
+    assert knees.max() < 15.0  # the bend's own 3-10 deg, not a lunge's
+
+
 def test_turn_turns_by_the_requested_angle(model):
     motion = generate("turn", 4.0, turn_angle=math.pi / 2)
     turned = heading_of(motion.rotations()[-1, 0]) - heading_of(motion.rotations()[0, 0])

@@ -25,9 +25,21 @@ _LUNGE_U = (0.0, 0.06, 0.26, 0.46, 0.54, 0.74, 0.94, 1.0)
 
 
 def _reps(t: np.ndarray, style: Style, speed: float, period_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """[T] repetition index and [T] phase u in [0, 1); every motion starts at a rep's start."""
-    phase = style.phase(t, speed / period_s, offset=0.0)
+    """[T] repetition index and [T] phase u in [0, 1); every motion starts at a rep's start
+    and ends on a whole rep (:func:`_whole_cycles`)."""
+    phase = _whole_cycles(style.phase(t, speed / period_s, offset=0.0))
     return np.floor(phase).astype(np.int64), phase % 1.0
+
+
+def _whole_cycles(phase: np.ndarray) -> np.ndarray:
+    """[T] phase (cycles) held at the end of the last whole cycle it reaches, if it reaches one.
+
+    A cycle the movement's time cannot finish is not started: the subject holds the start pose.
+    Cut mid-cycle, a lunge ended with the feet apart, and the next movement, whose feet stay
+    planted through the join, was done in that split stance (a bend with the knees at 30-45 deg).
+    """
+    whole = np.floor(phase[-1]) if len(phase) else 0.0
+    return np.minimum(phase, whole) if whole >= 1 else phase
 
 
 def _keys(u: np.ndarray, values: tuple[float, ...], amp: float) -> np.ndarray:
@@ -135,7 +147,7 @@ def jumping_jacks(t: np.ndarray, style: Style, speed: float, amplitude: float) -
     """
     amp = amplitude * style.amplitude
     cycle_s, stance_fraction = 1.2, 0.6
-    phase = style.phase(t, speed / cycle_s, offset=0.0)
+    phase = _whole_cycles(style.phase(t, speed / cycle_s, offset=0.0))
     hop = (2.0 * phase) % 1.0
     opening = np.floor(2.0 * phase).astype(np.int64) % 2 == 0
     in_stance = hop < stance_fraction
