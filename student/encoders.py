@@ -205,6 +205,42 @@ def select_columns(points: torch.Tensor, available: Sequence[str], wanted: Seque
     return points[..., [list(available).index(name) for name in wanted]]
 
 
+def grid_cell(relative: torch.Tensor, cells: tuple[int, int], extent_m: tuple[float, float]) -> torch.Tensor:
+    """Index of the (lateral, height) grid cell holding each point.
+
+    Args:
+        relative: [..., 3] point positions relative to the body anchor (m, radar frame: x lateral, z up).
+        cells: (lateral, height) cell counts.
+        extent_m: (lateral, height) span of the grid centred on the anchor (m).
+
+    Returns:
+        [...] long, height index * lateral cells + lateral index; points
+        outside the span land in the nearest border cell.
+    """
+    def index(coord: torch.Tensor, count: int, extent: float) -> torch.Tensor:
+        return torch.floor((coord / extent + 0.5) * count).clamp(0, count - 1).long()
+
+    return index(relative[..., 2], cells[1], extent_m[1]) * cells[0] + index(relative[..., 0], cells[0], extent_m[0])
+
+
+def grid_pool(features: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.Tensor:
+    """Mean features and log(1 + count) of the points in each (frame, cell) slot.
+
+    Args:
+        features: [P, W] features of the real points.
+        slot: [P] long slot of each point, frame * G + cell.
+        slots: number of slots, frames x G.
+
+    Returns:
+        [S, W + 1]: per slot its W mean features (0 for an empty slot) then log(1 + count).
+    """
+    values = torch.cat([features, features.new_ones(len(features), 1)], dim=-1)  # [P, W + 1]
+    sums = values.new_zeros(slots, values.shape[-1]).index_add_(0, slot, values)  # [S, W + 1]
+    count = sums[:, -1:]
+    pooled = torch.cat([sums[:, :-1] / count.clamp_min(1.0), torch.log1p(count)], dim=-1)  # [S, W + 1]
+    return pooled
+
+
 def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -227,10 +263,19 @@ class PointSetEncoder(nn.Module):
         max_points: N used when padding ragged clouds (:func:`pad_points`).
         anchor_frames: window of :func:`point_anchor` in frames; 0 = no
             anchor (absolute positions only).
+        grid_cells: (lateral, height) cells of a grid centred on the anchor
+            in the radar's x-z plane; each cell's points are mean-pooled
+            separately (:func:`grid_pool`), so the frame feature keeps
+            where on the body each return came from. None = global pooling only.
+        grid_extent_m: (lateral, height) span of that grid (m); points
+            beyond it fall into the border cells.
+        grid_width: per-point features pooled per cell (a linear map of the
+            point MLP's output, kept narrow: cells x width feed the frame MLP).
     """
 
     def __init__(self, columns: Sequence[str], out_dim: int, hidden: Sequence[int] = (32, 64),
-                 max_points: int = 64, anchor_frames: int = 4) -> None:
+                 max_points: int = 64, anchor_frames: int = 4, grid_cells: Sequence[int] | None = None,
+                 grid_extent_m: Sequence[float] = (1.6, 2.4), grid_width: int = 16) -> None:
         super().__init__()
         self.columns = tuple(columns)
         if anchor_frames and self.columns[:3] != ("x", "y", "z"):
@@ -241,8 +286,15 @@ class PointSetEncoder(nn.Module):
         self.normalizer = Normalizer(len(self.columns))
         relative = 3 if self.anchor_frames else 0
         self.point_mlp = _mlp((len(self.columns) + relative, *hidden), nn.ReLU)  # PointNet's ReLU: cheap on many points
-        # max and mean pooled features, log(1 + point count) and the normalised anchor
-        self.frame_mlp = _mlp((2 * hidden[-1] + 1 + relative, out_dim))
+        self.grid_cells = None if grid_cells is None else (int(grid_cells[0]), int(grid_cells[1]))
+        if self.grid_cells is not None and not self.anchor_frames:
+            raise ValueError("a grid-pooled point encoder needs an anchor (anchor_frames > 0)")
+        self.grid_extent_m = (float(grid_extent_m[0]), float(grid_extent_m[1]))
+        cells = 0 if self.grid_cells is None else self.grid_cells[0] * self.grid_cells[1]
+        self.grid_proj = nn.Sequential(nn.Linear(hidden[-1], grid_width), nn.ReLU()) if cells else None
+        # max and mean pooled features, log(1 + point count), the normalised anchor, and per grid cell
+        # its mean features and log(1 + count)
+        self.frame_mlp = _mlp((2 * hidden[-1] + 1 + relative + cells * (grid_width + 1), out_dim))
         self.empty = nn.Parameter(torch.randn(out_dim) * 0.02)
 
     def anchor(self, frames: RadarFrames) -> torch.Tensor | None:
@@ -278,7 +330,7 @@ class PointSetEncoder(nn.Module):
             raise DataError(f"points have {points.shape[-1]} columns, encoder expects {self.columns}",
                             field="points")
         point_mask = point_mask.bool()
-        valid = point_mask[..., None]  # [B, T, N, 1]
+        batch, frames = point_mask.shape[:2]
         x = self.normalizer(points)
         extra = []
         if self.anchor_frames:
@@ -287,15 +339,24 @@ class PointSetEncoder(nn.Module):
             relative = (points[..., :3] - anchor[:, :, None]) / _RELATIVE_SCALE_M  # [B, T, N, 3]
             x = torch.cat([x, relative], dim=-1)
             extra = [(anchor - self.normalizer.mean[:3].to(anchor.dtype)) / self.normalizer.std[:3].to(anchor.dtype)]
-        # Padded slots are zeroed after normalising, so NaN/garbage padding never reaches the MLP.
-        x = x.masked_fill(~valid, 0.0)
-        # ReLU features are >= 0, so zero-filled padding leaves the max of a
-        # non-empty frame unchanged and the same tensor serves both poolings.
-        h = self.point_mlp(x).masked_fill(~valid, 0.0)  # [B, T, N, H]
+        # Only real points go through the MLP and the poolings (padding never reaches them, NaN or not):
+        # the point tensors are the bulk of the student's training cost, and a third of the slots are padding.
+        real = point_mask.flatten()  # [B*T*N]
+        owner = torch.arange(batch * frames, device=x.device).repeat_interleave(point_mask.shape[-1])[real]  # [P]
+        h = self.point_mlp(x.flatten(0, 2)[real])  # [P, H], >= 0 (ReLU)
         count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
-        pooled_max = h.amax(dim=-2)  # [B, T, H]
-        pooled_mean = h.sum(-2) / count.clamp_min(1).to(h.dtype)
-        frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(h.dtype)), *extra], dim=-1))
+        # The real points lie frame after frame, so each frame's max is a segment reduction (its backward
+        # is ~3x cheaper than scatter_reduce's); 0 for an empty frame, a lower bound of ReLU features.
+        pooled_max = torch.segment_reduce(h, "max", lengths=count.flatten(), unsafe=True, initial=0.0)  # [B*T, H]
+        pooled_mean = h.new_zeros(batch * frames, h.shape[-1]).index_add_(0, owner, h).view(batch, frames, -1)
+        pooled_mean = pooled_mean / count.clamp_min(1).to(h.dtype)
+        if self.grid_proj is not None:
+            cells = self.grid_cells[0] * self.grid_cells[1]
+            cell = grid_cell(points[..., :3] - anchor[:, :, None], self.grid_cells, self.grid_extent_m)  # [B, T, N]
+            slot = owner * cells + cell.flatten()[real]  # [P] (frame, cell) of each point
+            extra.append(grid_pool(self.grid_proj(h), slot, batch * frames * cells).view(batch, frames, -1))
+        frame = self.frame_mlp(torch.cat([pooled_max.view(batch, frames, -1), pooled_mean,
+                                          torch.log1p(count.to(h.dtype)), *extra], dim=-1))
         return torch.where(count > 0, frame, self.empty.to(frame.dtype))
 
     def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:

@@ -20,6 +20,7 @@ from wavecap.student.model import StudentOutput
 DEFAULT_WEIGHTS: dict[str, float] = {
     "joints": 1.0,        # m, mean per-joint position error through FK
     "pose": 1.0,          # m, the same with both pelvises at the origin: the body's pose free of its place
+    "body_pose": 0.0,     # m, the same in each body's own root frame: the pose free of its heading too
     "rotations": 0.1,     # squared Frobenius norm, in [0, 8] per joint
     "betas": 0.01,
     "transl": 1.0,        # m
@@ -64,6 +65,19 @@ def smpl_joints(body_model: BodyModel, rotmats: torch.Tensor, betas: torch.Tenso
     out = body_model(rotmats[:, :, 0].flatten(0, 1), rotmats[:, :, 1:].flatten(0, 1),
                      betas.flatten(0, 1), transl.flatten(0, 1), return_vertices=False)
     return out.joints29.unflatten(0, (b, t))
+
+
+def body_frame(joints: torch.Tensor, root: torch.Tensor) -> torch.Tensor:
+    """Joints relative to the pelvis, in the body's own root frame.
+
+    Args:
+        joints: [B, T, J, 3] metres, pelvis first.
+        root: [B, T, 3, 3] global root rotation.
+
+    Returns:
+        [B, T, J, 3]: R_root^T (joint - pelvis).
+    """
+    return (joints - joints[:, :, :1]) @ root  # row vectors: (R^T v)^T = v^T R
 
 
 def joint_position_loss(pred: torch.Tensor, target: torch.Tensor, frame_mask: torch.Tensor,
@@ -245,6 +259,10 @@ def student_loss(out: StudentOutput, targets: StudentTargets, body_model: BodyMo
         terms["joints"] = joint_position_loss(pred_joints[:, :, :j], target_joints, mask, confidence)
         terms["pose"] = joint_position_loss(pred_joints[:, :, :j] - pred_joints[:, :, :1],
                                             target_joints - target_joints[:, :, :1], mask, confidence)
+        if targets.rotmats is not None:
+            terms["body_pose"] = joint_position_loss(
+                body_frame(pred_joints[:, :, :j], out.rotmats[:, :, 0]),
+                body_frame(target_joints, targets.rotmats[:, :, 0]), mask, confidence)
         terms["smoothness"] = smoothness_loss(pred_joints[:, :, :j], mask, target_joints)
         smpl_confidence = None if confidence is None else confidence[:, :, :NUM_SMPL_JOINTS]
         terms["uncertainty"] = joint_nll(pred_joints[:, :, :NUM_SMPL_JOINTS], target_joints[:, :, :NUM_SMPL_JOINTS],

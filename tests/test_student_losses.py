@@ -12,6 +12,7 @@ from wavecap.geometry.rotations import axis_angle_to_matrix
 from wavecap.student.encoders import PointSetEncoder, RadarFrames
 from wavecap.student.losses import (
     StudentTargets,
+    body_frame,
     contact_loss,
     joint_nll,
     joint_position_loss,
@@ -99,6 +100,24 @@ def test_label_contacts(body):
     assert not label_contacts(body, fps, orient, pose, np.zeros((frames, 10)), sliding).any()
 
 
+def test_body_frame_removes_the_heading_but_keeps_the_pose(body):
+    g = torch.Generator().manual_seed(3)
+    rotmats = axis_angle_to_matrix(0.3 * torch.randn(1, 2, 24, 3, generator=g))
+    betas, transl = torch.zeros(1, 2, 10), torch.randn(1, 2, 3, generator=g)
+    joints = smpl_joints(body, rotmats, betas, transl)  # [1, 2, 29, 3]
+    turned = rotmats.clone()
+    yaw = axis_angle_to_matrix(torch.tensor([0.0, 0.0, 1.1]))
+    turned[:, :, 0] = yaw @ rotmats[:, :, 0]  # the same pose facing elsewhere
+    turned_joints = smpl_joints(body, turned, betas, transl)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    assert joint_position_loss(turned_joints - turned_joints[:, :, :1], joints - joints[:, :, :1], mask) > 0.05
+    assert torch.allclose(body_frame(turned_joints, turned[:, :, 0]), body_frame(joints, rotmats[:, :, 0]), atol=1e-5)
+    bent = rotmats.clone()
+    bent[:, :, 4] = axis_angle_to_matrix(torch.tensor([1.0, 0.0, 0.0])) @ bent[:, :, 4]
+    bent_joints = smpl_joints(body, bent, betas, transl)  # a knee bent further: the pose differs
+    assert (body_frame(bent_joints, bent[:, :, 0]) - body_frame(joints, rotmats[:, :, 0])).abs().max() > 0.05
+
+
 def test_smpl_joints_match_the_body_model(body):
     orient = torch.tensor([[math.pi / 2, 0.0, 0.0]])
     pose = torch.randn(1, 69, generator=torch.Generator().manual_seed(0)) * 0.3
@@ -145,7 +164,7 @@ def test_losses_decrease_on_a_toy_batch(body):
         total.backward()
         optimiser.step()
         history.append((total.item(), terms))
-    assert set(history[0][1]) == {"joints", "pose", "smoothness", "uncertainty", "rotations", "betas", "transl",
+    assert set(history[0][1]) == {"joints", "pose", "body_pose", "smoothness", "uncertainty", "rotations", "betas", "transl",
                                   "contacts", "keypoints"}
     assert history[-1][0] < 0.5 * history[0][0]
     for name in ("joints", "transl", "contacts", "keypoints", "uncertainty"):

@@ -15,6 +15,8 @@ from wavecap.student.encoders import (
     HeatmapEncoder,
     PointSetEncoder,
     RadarFrames,
+    grid_cell,
+    grid_pool,
     pad_points,
     point_anchor,
     select_columns,
@@ -37,21 +39,24 @@ def _points(batch: int = 2, frames: int = 6, points: int = 10, seed: int = 0):
     return pts, mask
 
 
-def _encoder() -> PointSetEncoder:
+def _encoder(grid: bool = False) -> PointSetEncoder:
     torch.manual_seed(0)
-    return PointSetEncoder(COLUMNS, out_dim=16, hidden=(8, 12))
+    return PointSetEncoder(COLUMNS, out_dim=16, hidden=(8, 12), grid_cells=(3, 4) if grid else None,
+                           grid_extent_m=(1.5, 2.0), grid_width=5)
 
 
-def test_point_encoder_is_permutation_invariant():
-    encoder = _encoder()
+@pytest.mark.parametrize("grid", [False, True])
+def test_point_encoder_is_permutation_invariant(grid):
+    encoder = _encoder(grid)
     pts, mask = _points()
     perm = torch.randperm(pts.shape[2], generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.allclose(encoder(pts, mask), encoder(pts[:, :, perm], mask[:, :, perm]), atol=1e-6)
 
 
-def test_padding_points_changes_nothing():
-    encoder = _encoder()
+@pytest.mark.parametrize("grid", [False, True])
+def test_padding_points_changes_nothing(grid):
+    encoder = _encoder(grid)
     pts, mask = _points()
     extra = torch.full((*pts.shape[:2], 5, pts.shape[-1]), float("nan"))
     padded = torch.cat([pts, extra], dim=2)
@@ -59,6 +64,18 @@ def test_padding_points_changes_nothing():
     pts = pts.masked_fill(~mask[..., None], 1e6)  # whatever sits in padded slots
     with torch.no_grad():
         assert torch.allclose(encoder(pts, mask), encoder(padded, padded_mask), atol=1e-6)
+
+
+def test_grid_cells_and_pooling_by_hand():
+    # 3 lateral x 2 height cells over 1.5 m x 2 m: lateral edges at -0.25, 0.25 m, height edge at 0 m
+    relative = torch.tensor([[-0.6, 0.0, 0.5], [0.1, 9.0, -0.2], [0.3, 0.0, -5.0], [0.0, 0.0, 0.9], [0.0, 0.0, 0.0]])
+    cell = grid_cell(relative, (3, 2), (1.5, 2.0))
+    assert cell.tolist() == [3, 1, 2, 4, 4]  # far-off points land in the border cells
+    features = torch.tensor([[1.0], [2.0], [3.0], [4.0], [8.0]])  # [P, 1]
+    slot = cell + torch.tensor([0, 0, 0, 0, 6])  # the last point belongs to a second frame
+    pooled = grid_pool(features, slot, 12)  # per (frame, cell): mean, log(1 + count)
+    assert pooled[:, 0].tolist() == [0.0, 2.0, 3.0, 1.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0, 8.0, 0.0]
+    assert torch.allclose(pooled[:, 1], torch.log1p(torch.tensor([0.0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 0])))
 
 
 def test_anchor_is_the_windowed_centroid_then_the_running_mean_then_the_default():
@@ -132,8 +149,9 @@ def test_local_mixing_sees_its_kernel_only_and_padding_equals_truncation(layers)
         LocalMixing(8, 4, causal=False)
 
 
-def test_empty_frames_get_the_learned_embedding_and_gradients_stay_finite():
-    encoder = _encoder()
+@pytest.mark.parametrize("grid", [False, True])
+def test_empty_frames_get_the_learned_embedding_and_gradients_stay_finite(grid):
+    encoder = _encoder(grid)
     pts, mask = _points()
     pts = pts.masked_fill(~mask[..., None], float("nan"))
     out = encoder(pts, mask)
