@@ -20,7 +20,7 @@ from wavecap.student.model import StudentOutput
 DEFAULT_WEIGHTS: dict[str, float] = {
     "joints": 1.0,        # m, mean per-joint position error through FK
     "pose": 1.0,          # m, the same with both pelvises at the origin: the body's pose free of its place
-    "body_pose": 0.0,     # m, the same in each body's own root frame: the pose free of its heading too
+    "body_pose": 1.0,     # m, the same in each body's own root frame: the pose free of its heading too
     "rotations": 0.1,     # squared Frobenius norm, in [0, 8] per joint
     "betas": 0.01,
     "transl": 1.0,        # m
