@@ -232,13 +232,17 @@ def grid_pool(features: torch.Tensor, slot: torch.Tensor, slots: int) -> torch.T
         slots: number of slots, frames x G.
 
     Returns:
-        [S, W + 1]: per slot its W mean features (0 for an empty slot) then log(1 + count).
+        [S, W + 1] (:func:`cell_features` of each slot).
     """
     values = torch.cat([features, features.new_ones(len(features), 1)], dim=-1)  # [P, W + 1]
-    sums = values.new_zeros(slots, values.shape[-1]).index_add_(0, slot, values)  # [S, W + 1]
-    count = sums[:, -1:]
-    pooled = torch.cat([sums[:, :-1] / count.clamp_min(1.0), torch.log1p(count)], dim=-1)  # [S, W + 1]
-    return pooled
+    return cell_features(values.new_zeros(slots, values.shape[-1]).index_add_(0, slot, values))
+
+
+def cell_features(sums: torch.Tensor) -> torch.Tensor:
+    """[..., W + 1] per cell its W mean features (0 for an empty cell) then log(1 + count), from
+    its points' summed features with their count last ([..., W + 1])."""
+    count = sums[..., -1:]
+    return torch.cat([sums[..., :-1] / count.clamp_min(1.0), torch.log1p(count)], dim=-1)
 
 
 def _mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.GELU) -> nn.Sequential:
@@ -330,7 +334,6 @@ class PointSetEncoder(nn.Module):
             raise DataError(f"points have {points.shape[-1]} columns, encoder expects {self.columns}",
                             field="points")
         point_mask = point_mask.bool()
-        batch, frames = point_mask.shape[:2]
         x = self.normalizer(points)
         extra = []
         if self.anchor_frames:
@@ -339,25 +342,57 @@ class PointSetEncoder(nn.Module):
             relative = (points[..., :3] - anchor[:, :, None]) / _RELATIVE_SCALE_M  # [B, T, N, 3]
             x = torch.cat([x, relative], dim=-1)
             extra = [(anchor - self.normalizer.mean[:3].to(anchor.dtype)) / self.normalizer.std[:3].to(anchor.dtype)]
-        # Only real points go through the MLP and the poolings (padding never reaches them, NaN or not):
-        # the point tensors are the bulk of the student's training cost, and a third of the slots are padding.
-        real = point_mask.flatten()  # [B*T*N]
-        owner = torch.arange(batch * frames, device=x.device).repeat_interleave(point_mask.shape[-1])[real]  # [P]
-        h = self.point_mlp(x.flatten(0, 2)[real])  # [P, H], >= 0 (ReLU)
+        cell = None
+        if self.grid_proj is not None:
+            cell = grid_cell(points[..., :3] - anchor[:, :, None], self.grid_cells, self.grid_extent_m)  # [B, T, N]
+        # ONNX has no segment reduction: the export pools over the zero-filled padded slots instead.
+        pool = self._pool_dense if torch.onnx.is_in_onnx_export() else self._pool_real
+        pooled_max, pooled_mean, grid = pool(x, point_mask, cell)
+        if grid is not None:
+            extra.append(grid)
         count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
+        frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(x.dtype)), *extra], dim=-1))
+        return torch.where(count > 0, frame, self.empty.to(frame.dtype))
+
+    def _pool_real(self, x: torch.Tensor, point_mask: torch.Tensor, cell: torch.Tensor | None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Max and mean of the point MLP's features per frame [B, T, H], and the grid cells' features
+        [B, T, G * (W + 1)] (None without a grid), from the real points only.
+
+        Padding never reaches the MLP (NaN or not); the point tensors are the bulk of the student's
+        training cost, and a third of their slots are padding.
+        """
+        batch, frames, slots = point_mask.shape
+        real = point_mask.flatten()  # [B*T*N]
+        owner = torch.arange(batch * frames, device=x.device).repeat_interleave(slots)[real]  # [P]
+        h = self.point_mlp(x.flatten(0, 2)[real])  # [P, H], >= 0 (ReLU)
+        count = point_mask.sum(-1).flatten()  # [B*T]
         # The real points lie frame after frame, so each frame's max is a segment reduction (its backward
         # is ~3x cheaper than scatter_reduce's); 0 for an empty frame, a lower bound of ReLU features.
-        pooled_max = torch.segment_reduce(h, "max", lengths=count.flatten(), unsafe=True, initial=0.0)  # [B*T, H]
-        pooled_mean = h.new_zeros(batch * frames, h.shape[-1]).index_add_(0, owner, h).view(batch, frames, -1)
-        pooled_mean = pooled_mean / count.clamp_min(1).to(h.dtype)
-        if self.grid_proj is not None:
+        pooled_max = torch.segment_reduce(h, "max", lengths=count, unsafe=True, initial=0.0)  # [B*T, H]
+        pooled_mean = h.new_zeros(batch * frames, h.shape[-1]).index_add_(0, owner, h)
+        pooled_mean = pooled_mean / count.clamp_min(1).to(h.dtype)[:, None]
+        grid = None
+        if cell is not None:
             cells = self.grid_cells[0] * self.grid_cells[1]
-            cell = grid_cell(points[..., :3] - anchor[:, :, None], self.grid_cells, self.grid_extent_m)  # [B, T, N]
             slot = owner * cells + cell.flatten()[real]  # [P] (frame, cell) of each point
-            extra.append(grid_pool(self.grid_proj(h), slot, batch * frames * cells).view(batch, frames, -1))
-        frame = self.frame_mlp(torch.cat([pooled_max.view(batch, frames, -1), pooled_mean,
-                                          torch.log1p(count.to(h.dtype)), *extra], dim=-1))
-        return torch.where(count > 0, frame, self.empty.to(frame.dtype))
+            grid = grid_pool(self.grid_proj(h), slot, batch * frames * cells).view(batch, frames, -1)
+        return pooled_max.view(batch, frames, -1), pooled_mean.view(batch, frames, -1), grid
+
+    def _pool_dense(self, x: torch.Tensor, point_mask: torch.Tensor, cell: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """:meth:`_pool_real` over every slot, padding zeroed (exportable ops only)."""
+        valid = point_mask[..., None]  # [B, T, N, 1]
+        # ReLU features are >= 0, so zeroed padding leaves the max of a non-empty frame unchanged.
+        h = self.point_mlp(x.masked_fill(~valid, 0.0)).masked_fill(~valid, 0.0)  # [B, T, N, H]
+        count = point_mask.sum(-1, keepdim=True).to(h.dtype)  # [B, T, 1]
+        grid = None
+        if cell is not None:
+            cells = self.grid_cells[0] * self.grid_cells[1]
+            member = F.one_hot(cell.masked_fill(~point_mask, 0), cells).to(h.dtype) * valid  # [B, T, N, G]
+            values = torch.cat([self.grid_proj(h), valid.to(h.dtype)], dim=-1)  # [B, T, N, W + 1]
+            grid = cell_features(member.transpose(-1, -2) @ values).flatten(-2)  # [B, T, G * (W + 1)]
+        return h.amax(-2), h.sum(-2) / count.clamp_min(1.0), grid
 
     def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
         """[B, T, E] from ``frames.points`` and ``frames.point_mask`` (and the frames' anchors)."""

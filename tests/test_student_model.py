@@ -66,6 +66,17 @@ def test_padding_points_changes_nothing(grid):
         assert torch.allclose(encoder(pts, mask), encoder(padded, padded_mask), atol=1e-6)
 
 
+@pytest.mark.parametrize("grid", [False, True])
+def test_the_exported_dense_pooling_equals_the_real_point_pooling(grid):
+    encoder = _encoder(grid)
+    pts, mask = _points()
+    x = torch.cat([pts, torch.randn(*pts.shape[:3], 3)], dim=-1).masked_fill(~mask[..., None], float("nan"))
+    cell = torch.randint(0, 12, mask.shape) if grid else None
+    with torch.no_grad():
+        for real, dense in zip(encoder._pool_real(x, mask, cell), encoder._pool_dense(x, mask, cell)):
+            assert (real is None and dense is None) or torch.allclose(real, dense, atol=1e-6)
+
+
 def test_grid_cells_and_pooling_by_hand():
     # 3 lateral x 2 height cells over 1.5 m x 2 m: lateral edges at -0.25, 0.25 m, height edge at 0 m
     relative = torch.tensor([[-0.6, 0.0, 0.5], [0.1, 9.0, -0.2], [0.3, 0.0, -5.0], [0.0, 0.0, 0.9], [0.0, 0.0, 0.0]])
