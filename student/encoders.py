@@ -294,11 +294,11 @@ class PointSetEncoder(nn.Module):
         if self.grid_cells is not None and not self.anchor_frames:
             raise ValueError("a grid-pooled point encoder needs an anchor (anchor_frames > 0)")
         self.grid_extent_m = (float(grid_extent_m[0]), float(grid_extent_m[1]))
-        cells = 0 if self.grid_cells is None else self.grid_cells[0] * self.grid_cells[1]
-        self.grid_proj = nn.Sequential(nn.Linear(hidden[-1], grid_width), nn.ReLU()) if cells else None
+        self.cells = 0 if self.grid_cells is None else self.grid_cells[0] * self.grid_cells[1]  # G
+        self.grid_proj = nn.Sequential(nn.Linear(hidden[-1], grid_width), nn.ReLU()) if self.cells else None
         # max and mean pooled features, log(1 + point count), the normalised anchor, and per grid cell
         # its mean features and log(1 + count)
-        self.frame_mlp = _mlp((2 * hidden[-1] + 1 + relative + cells * (grid_width + 1), out_dim))
+        self.frame_mlp = _mlp((2 * hidden[-1] + 1 + relative + self.cells * (grid_width + 1), out_dim))
         self.empty = nn.Parameter(torch.randn(out_dim) * 0.02)
 
     def anchor(self, frames: RadarFrames) -> torch.Tensor | None:
@@ -336,37 +336,38 @@ class PointSetEncoder(nn.Module):
         point_mask = point_mask.bool()
         x = self.normalizer(points)
         extra = []
+        cell = None
         if self.anchor_frames:
             if anchor is None:
                 anchor = point_anchor(points, point_mask, self.anchor_frames, self.normalizer.mean[:3])
-            relative = (points[..., :3] - anchor[:, :, None]) / _RELATIVE_SCALE_M  # [B, T, N, 3]
-            x = torch.cat([x, relative], dim=-1)
+            offset = points[..., :3] - anchor[:, :, None]  # [B, T, N, 3] m
+            x = torch.cat([x, offset / _RELATIVE_SCALE_M], dim=-1)
             extra = [(anchor - self.normalizer.mean[:3].to(anchor.dtype)) / self.normalizer.std[:3].to(anchor.dtype)]
-        cell = None
-        if self.grid_proj is not None:
-            cell = grid_cell(points[..., :3] - anchor[:, :, None], self.grid_cells, self.grid_extent_m)  # [B, T, N]
+            if self.cells:
+                cell = grid_cell(offset, self.grid_cells, self.grid_extent_m)  # [B, T, N]
+        count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
         # ONNX has no segment reduction: the export pools over the zero-filled padded slots instead.
         pool = self._pool_dense if torch.onnx.is_in_onnx_export() else self._pool_real
-        pooled_max, pooled_mean, grid = pool(x, point_mask, cell)
+        pooled_max, pooled_mean, grid = pool(x, point_mask, count, cell)
         if grid is not None:
             extra.append(grid)
-        count = point_mask.sum(-1, keepdim=True)  # [B, T, 1]
         frame = self.frame_mlp(torch.cat([pooled_max, pooled_mean, torch.log1p(count.to(x.dtype)), *extra], dim=-1))
         return torch.where(count > 0, frame, self.empty.to(frame.dtype))
 
-    def _pool_real(self, x: torch.Tensor, point_mask: torch.Tensor, cell: torch.Tensor | None
+    def _pool_real(self, x: torch.Tensor, point_mask: torch.Tensor, count: torch.Tensor, cell: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Max and mean of the point MLP's features per frame [B, T, H], and the grid cells' features
-        [B, T, G * (W + 1)] (None without a grid), from the real points only.
+        [B, T, G * (W + 1)] (None without a grid), from the real points only; ``count`` [B, T, 1] points
+        per frame, ``cell`` [B, T, N] each point's grid cell.
 
         Padding never reaches the MLP (NaN or not); the point tensors are the bulk of the student's
         training cost, and a third of their slots are padding.
         """
         batch, frames, slots = point_mask.shape
-        real = point_mask.flatten()  # [B*T*N]
-        owner = torch.arange(batch * frames, device=x.device).repeat_interleave(slots)[real]  # [P]
+        real = point_mask.flatten().nonzero().squeeze(1)  # [P] slot index of each real point
+        owner = real // slots  # [P] its frame
         h = self.point_mlp(x.flatten(0, 2)[real])  # [P, H], >= 0 (ReLU)
-        count = point_mask.sum(-1).flatten()  # [B*T]
+        count = count.flatten()  # [B*T]
         # The real points lie frame after frame, so each frame's max is a segment reduction (its backward
         # is ~3x cheaper than scatter_reduce's); 0 for an empty frame, a lower bound of ReLU features.
         pooled_max = torch.segment_reduce(h, "max", lengths=count, unsafe=True, initial=0.0)  # [B*T, H]
@@ -374,25 +375,22 @@ class PointSetEncoder(nn.Module):
         pooled_mean = pooled_mean / count.clamp_min(1).to(h.dtype)[:, None]
         grid = None
         if cell is not None:
-            cells = self.grid_cells[0] * self.grid_cells[1]
-            slot = owner * cells + cell.flatten()[real]  # [P] (frame, cell) of each point
-            grid = grid_pool(self.grid_proj(h), slot, batch * frames * cells).view(batch, frames, -1)
+            slot = owner * self.cells + cell.flatten()[real]  # [P] (frame, cell) of each point
+            grid = grid_pool(self.grid_proj(h), slot, batch * frames * self.cells).view(batch, frames, -1)
         return pooled_max.view(batch, frames, -1), pooled_mean.view(batch, frames, -1), grid
 
-    def _pool_dense(self, x: torch.Tensor, point_mask: torch.Tensor, cell: torch.Tensor | None
+    def _pool_dense(self, x: torch.Tensor, point_mask: torch.Tensor, count: torch.Tensor, cell: torch.Tensor | None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """:meth:`_pool_real` over every slot, padding zeroed (exportable ops only)."""
         valid = point_mask[..., None]  # [B, T, N, 1]
         # ReLU features are >= 0, so zeroed padding leaves the max of a non-empty frame unchanged.
         h = self.point_mlp(x.masked_fill(~valid, 0.0)).masked_fill(~valid, 0.0)  # [B, T, N, H]
-        count = point_mask.sum(-1, keepdim=True).to(h.dtype)  # [B, T, 1]
         grid = None
         if cell is not None:
-            cells = self.grid_cells[0] * self.grid_cells[1]
-            member = F.one_hot(cell.masked_fill(~point_mask, 0), cells).to(h.dtype) * valid  # [B, T, N, G]
+            member = F.one_hot(cell.masked_fill(~point_mask, 0), self.cells).to(h.dtype) * valid  # [B, T, N, G]
             values = torch.cat([self.grid_proj(h), valid.to(h.dtype)], dim=-1)  # [B, T, N, W + 1]
             grid = cell_features(member.transpose(-1, -2) @ values).flatten(-2)  # [B, T, G * (W + 1)]
-        return h.amax(-2), h.sum(-2) / count.clamp_min(1.0), grid
+        return h.amax(-2), h.sum(-2) / count.clamp_min(1).to(h.dtype), grid
 
     def encode(self, frames: RadarFrames, anchor: torch.Tensor | None = None) -> torch.Tensor:
         """[B, T, E] from ``frames.points`` and ``frames.point_mask`` (and the frames' anchors)."""

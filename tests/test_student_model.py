@@ -73,7 +73,8 @@ def test_the_exported_dense_pooling_equals_the_real_point_pooling(grid):
     x = torch.cat([pts, torch.randn(*pts.shape[:3], 3)], dim=-1).masked_fill(~mask[..., None], float("nan"))
     cell = torch.randint(0, 12, mask.shape) if grid else None
     with torch.no_grad():
-        for real, dense in zip(encoder._pool_real(x, mask, cell), encoder._pool_dense(x, mask, cell)):
+        count = mask.sum(-1, keepdim=True)
+        for real, dense in zip(encoder._pool_real(x, mask, count, cell), encoder._pool_dense(x, mask, count, cell)):
             assert (real is None and dense is None) or torch.allclose(real, dense, atol=1e-6)
 
 
